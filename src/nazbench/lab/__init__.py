@@ -1,0 +1,1 @@
+"""Code the lab runs inside its containers (WAN emulation, round-trip probes)."""
