@@ -1,0 +1,678 @@
+# Copyright: nazbench contributors
+# MIT License
+"""Execution side of the chaos_loop module: lock, state file, timeline, the loop, the heal.
+
+Nothing here talks to systemd directly: the runner gets a ``run_command(argv)`` callable
+(``AnsibleModule.run_command`` in production, a fake in tests), a clock and a
+``stop_requested()`` callable, so the whole loop runs in milliseconds under a fake clock.
+
+Crash safety, in order of what can kill the loop:
+
+* exception, end of plan, stop_when, SIGTERM/SIGHUP/SIGINT: the ``finally`` of
+  :meth:`ChaosRunner.run` starts every unit the loop stopped and records that as ``heal``
+  edges;
+* SIGKILL (async_wrapper's timeout, OOM killer, kill -9): nothing runs, but the state file
+  lists every unit the loop stopped (written *before* each stop), the kernel drops the
+  flock with the process, and the next run (or ``heal_only``) starts those units first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import heapq
+import json
+import os
+import signal
+import socket
+import time
+
+from ansible.module_utils.chaos_plan import (
+    ChaosConfig,
+    build_plan,
+    iter_outages,
+    plan_horizon_ms,
+)
+
+STDERR_LIMIT = 2000
+ACTIVE_STATES = ("active", "activating", "reloading")
+
+
+class ChaosError(Exception):
+    """A failure that ends the loop with reason "error"."""
+
+
+class LockHeld(Exception):
+    """Another chaos_loop holds the host lock."""
+
+    def __init__(self, path: str, holder: dict):
+        self.path = path
+        self.holder = holder
+        pid = holder.get("pid", "?")
+        run_id = holder.get("run_id", "?")
+        since = holder.get("since")
+        when = f" since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(since))}" if since else ""
+        super().__init__(
+            f"lock_path: another chaos_loop holds {path} (pid {pid}, run_id {run_id}{when}); "
+            "wait for it (async_status) or end it: a killed loop releases the lock by itself"
+        )
+
+
+class Clock:
+    """Real time.  Tests pass an object with the same three methods."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time()
+
+    @staticmethod
+    def monotonic() -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class SignalTrap:
+    """Turn SIGTERM/SIGHUP/SIGINT into a flag the loop polls; callable as stop_requested()."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, _frame):
+        if self.received is None:
+            self.received = signum
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+    def __enter__(self):
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+        return False
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Timeline:
+    """Append-only JSON lines, each flushed and fsynced before the loop goes on."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fh = None
+
+    def write(self, record: dict) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+        self._fh.write(json.dumps(record, default=str) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class StateError(Exception):
+    pass
+
+
+class StateFile:
+    """Units currently stopped by a loop on this host; replaced atomically on every change."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def load(self) -> dict:
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StateError(f"lock_path: cannot read state file {self.path}: {exc}") from exc
+        stopped = data.get("stopped") if isinstance(data, dict) else None
+        if not isinstance(stopped, list) or not all(isinstance(u, str) for u in stopped):
+            raise StateError(f"lock_path: state file {self.path} has no 'stopped' list")
+        return data
+
+    def save(self, run_id: str, pid: int, stopped: list[str], now: float) -> None:
+        directory = os.path.dirname(self.path)
+        if not stopped:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+                _fsync_dir(directory)
+            return
+        tmp = f"{self.path}.{pid}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"run_id": run_id, "pid": pid, "updated_at": now, "stopped": stopped}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(directory)
+
+
+class HostLock:
+    """fcntl.flock on lock_path, non-blocking.  The kernel drops it when the holder dies."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, run_id: str, pid: int, now: float) -> None:
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                raise
+            holder = self._read_holder(fd)
+            os.close(fd)
+            raise LockHeld(self.path, holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": pid, "run_id": run_id, "since": now}).encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+
+    @staticmethod
+    def _read_holder(fd: int) -> dict:
+        try:
+            data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
+def summarise(edges: list[dict], units, end_reason: str, elapsed_s: float) -> dict:
+    """Per service: outages, downtime and drift, from the recorded edges."""
+    services = {
+        unit: {"outages": 0, "downtime_s": 0.0, "max_drift_s": 0.0, "failed_edges": 0}
+        for unit in units
+    }
+    down_since: dict[str, float] = {}
+    for edge in edges:
+        entry = services.get(edge["service"])
+        if entry is None or edge["cause"] == "leftover":
+            continue
+        ok = edge["outcome"] == "ok"
+        if not ok:
+            entry["failed_edges"] += 1
+        if edge["cause"] == "plan":
+            entry["max_drift_s"] = max(entry["max_drift_s"], abs(edge["drift_s"]))
+        if edge["edge"] == "stop" and ok:
+            entry["outages"] += 1
+            down_since[edge["service"]] = edge["actual_at"]
+        elif edge["edge"] == "start" and edge["service"] in down_since:
+            since = down_since.pop(edge["service"])
+            entry["downtime_s"] += edge["actual_at"] - since
+    for entry in services.values():
+        entry["downtime_s"] = round(entry["downtime_s"], 3)
+        entry["max_drift_s"] = round(entry["max_drift_s"], 3)
+    return {
+        "end_reason": end_reason,
+        "elapsed_s": round(elapsed_s, 3),
+        "max_drift_s": max((s["max_drift_s"] for s in services.values()), default=0.0),
+        "services": services,
+    }
+
+
+def planned_summary(plan: dict) -> dict:
+    """What check mode reports: the planned outages and downtime per service."""
+    services = {}
+    for unit, windows in plan.items():
+        stops = [w for w in windows if w["state"] == "stop"]
+        services[unit] = {
+            "outages": len(stops),
+            "downtime_s": round(sum(w["length_s"] for w in stops), 3),
+            "max_drift_s": 0.0,
+            "failed_edges": 0,
+        }
+    return {"end_reason": "check_mode", "elapsed_s": 0.0, "max_drift_s": 0.0, "services": services}
+
+
+def check_mode_result(config: ChaosConfig) -> dict:
+    plan = {} if config.heal_only else build_plan(config)
+    return {
+        "changed": any(w["state"] == "stop" for ws in plan.values() for w in ws),
+        "run_id": config.run_id,
+        "seed": config.seed,
+        "plan": plan,
+        "plan_end_s": 0.0 if config.heal_only else plan_horizon_ms(config) / 1000,
+        "timeline": [],
+        "summary": planned_summary(plan),
+        "healed": [],
+    }
+
+
+class _EdgeQueue:
+    """The next planned edges of every service, earliest first, drawn lazily."""
+
+    def __init__(self, config: ChaosConfig):
+        self._order = {spec.unit: i for i, spec in enumerate(config.services)}
+        self._outages = {
+            spec.unit: iter_outages(config.seed, spec, config.end_ms) for spec in config.services
+        }
+        self._heap: list = []
+        self._seq = 0
+        for spec in config.services:
+            self._push_next(spec.unit)
+
+    def _push(self, at_ms, edge, outage):
+        heapq.heappush(self._heap, (at_ms, self._order[outage.unit], self._seq, edge, outage))
+        self._seq += 1
+
+    def _push_next(self, unit):
+        outage = next(self._outages[unit], None)
+        if outage is not None:
+            self._push(outage.stop_ms, "stop", outage)
+
+    def peek(self):
+        """Offset (ms) of the next edge, or None when no service has one left."""
+        return self._heap[0][0] if self._heap else None
+
+    def pop(self):
+        _at, _order, _seq, edge, outage = heapq.heappop(self._heap)
+        return edge, outage
+
+    def done(self, edge, outage):
+        if edge == "stop":
+            self._push(outage.start_ms, "start", outage)
+        else:
+            self._push_next(outage.unit)
+
+
+class ChaosRunner:
+    """Runs one chaos loop on this host.  ``run()`` returns the module result."""
+
+    def __init__(
+        self,
+        config: ChaosConfig,
+        run_command,
+        *,
+        systemctl: str = "systemctl",
+        clock=None,
+        stop_requested=None,
+        tick_s: float = 0.5,
+        shell: str = "/bin/sh",
+        pid: int | None = None,
+        hostname: str | None = None,
+    ):
+        self.config = config
+        self.run_command = run_command
+        self.systemctl = systemctl
+        self.clock = clock or Clock()
+        self.stop_requested = stop_requested or (lambda: False)
+        self.tick_s = tick_s
+        self.shell = shell
+        self.pid = pid if pid is not None else os.getpid()
+        self.hostname = hostname or socket.gethostname()
+        self.timeline = Timeline(config.timeline_path)
+        self.state = StateFile(config.state_path)
+        self.lock = HostLock(config.lock_path)
+        self.edges: list[dict] = []
+        self.stopped: list[str] = []
+        self.healed: list[str] = []
+        self.warnings: list[str] = []
+        self._mono0: float | None = None
+        self._wall0: float | None = None
+
+    # ------------------------------------------------------------------ public
+
+    def run(self) -> dict:
+        cfg = self.config
+        try:
+            self.lock.acquire(cfg.run_id, self.pid, self.clock.time())
+        except LockHeld as exc:
+            return self._result(failed=True, msg=str(exc), reason="locked")
+        except OSError as exc:
+            msg = f"lock_path: cannot lock {cfg.lock_path}: {exc}"
+            return self._result(failed=True, msg=msg, reason="error")
+
+        reason = error = None
+        try:
+            reason, error = self._run_locked()
+        except (ChaosError, StateError) as exc:
+            reason, error = "error", str(exc)
+        except Exception as exc:
+            reason, error = "error", f"{type(exc).__name__}: {exc}"
+        finally:
+            # Runs for BaseException too (reason still None): heal, record, unlock.
+            reason, error = self._finish(reason or "signal", error)
+        return self._result(failed=bool(error), msg=error or "", reason=reason)
+
+    def _run_locked(self):
+        cfg = self.config
+        self.healed = self._heal_leftovers()
+        if cfg.heal_only:
+            self._write_safe(
+                {
+                    "record": "heal_only",
+                    "run_id": cfg.run_id,
+                    "at": round(self.clock.time(), 3),
+                    "healed": self.healed,
+                    "still_stopped": list(self.stopped),
+                }
+            )
+            return "heal_only", None
+        if self.stopped:
+            return "error", (
+                f"could not start {', '.join(self.stopped)} left stopped by an earlier "
+                "loop; not starting a new one"
+            )
+        self._start_clock()
+        self._write_plan()
+        self._preflight()
+        return self._loop(), None
+
+    def _finish(self, reason, error):
+        heal_failed = self._heal_all()
+        if heal_failed:
+            error = "; ".join(filter(None, [error, f"heal failed for {', '.join(heal_failed)}"]))
+        if reason != "heal_only":
+            self._write_end(reason, error)
+        self.timeline.close()
+        self.lock.release()
+        if reason == "signal" and not error:
+            error = "interrupted by a signal; every stopped unit was started again"
+        return reason, error
+
+    # ------------------------------------------------------------------ phases
+
+    def _start_clock(self):
+        self._mono0 = self.clock.monotonic()
+        self._wall0 = self.clock.time()
+
+    def _elapsed_ms(self) -> float:
+        return (self.clock.monotonic() - self._mono0) * 1000
+
+    def _heal_leftovers(self) -> list[str]:
+        data = self.state.load()
+        leftover = list(dict.fromkeys(data.get("stopped", [])))
+        if not leftover:
+            return []
+        self.stopped = list(leftover)
+        healed = []
+        for unit in leftover:
+            record = self._edge(unit, "start", "leftover", None, None)
+            record["previous_run_id"] = data.get("run_id")
+            record["previous_pid"] = data.get("pid")
+            self._write_safe(record)
+            if record["outcome"] == "ok":
+                healed.append(unit)
+                self._mark_started(unit)
+        return healed
+
+    def _preflight(self):
+        for spec in self.config.services:
+            argv = [self.systemctl, "show", "--property=LoadState,ActiveState", spec.unit]
+            rc, out, err = self.run_command(argv)
+            props = dict(line.split("=", 1) for line in (out or "").splitlines() if "=" in line)
+            load, active = props.get("LoadState", "?"), props.get("ActiveState", "?")
+            if rc != 0 or load != "loaded":
+                raise ChaosError(
+                    f"services: unit {spec.unit} is not loaded on {self.hostname} "
+                    f"(LoadState={load}, rc={rc}, {(err or '').strip()[:200]})"
+                )
+            if active not in ACTIVE_STATES:
+                raise ChaosError(
+                    f"services: unit {spec.unit} is {active}, not active, on {self.hostname}; "
+                    "start it before the chaos loop"
+                )
+
+    def _loop(self) -> str:
+        cfg = self.config
+        end_ms = cfg.end_ms
+        queue = _EdgeQueue(cfg)
+        check_at = cfg.stop_when_interval_ms if cfg.stop_when else None
+        grace_end = None
+        while not self.stop_requested():
+            now = self._elapsed_ms()
+            due = queue.peek()
+            limits = [x for x in (end_ms, grace_end) if x is not None]
+            if due is not None and due <= now and all(due <= x for x in limits):
+                edge, outage = queue.pop()
+                self._execute(edge, outage)
+                queue.done(edge, outage)
+                continue
+            if end_ms is not None and now >= end_ms:
+                return cfg.end_kind
+            if grace_end is not None and now >= grace_end:
+                return "stop_when"
+            if check_at is not None and now >= check_at:
+                if self._stop_when_met(now):
+                    grace_end, check_at = now + cfg.stop_grace_ms, None
+                else:
+                    check_at = now + cfg.stop_when_interval_ms
+                continue
+            self._sleep_until(min(x for x in (end_ms, grace_end, check_at, due) if x is not None))
+        return "signal"
+
+    def _sleep_until(self, target_ms: float):
+        while not self.stop_requested():
+            remaining = (target_ms - self._elapsed_ms()) / 1000
+            if remaining <= 0:
+                return
+            self.clock.sleep(min(remaining, self.tick_s))
+
+    def _stop_when_met(self, now_ms: float) -> bool:
+        cfg = self.config
+        rc, _out, _err = self.run_command([self.shell, "-c", cfg.stop_when])
+        if rc != 0:
+            return False
+        at = self.clock.time()
+        self._write(
+            {
+                "record": "stop_when",
+                "run_id": cfg.run_id,
+                "at": round(at, 3),
+                "elapsed_s": round(now_ms / 1000, 3),
+                "rc": rc,
+                "grace_until": round(at + cfg.stop_grace_ms / 1000, 3),
+            }
+        )
+        return True
+
+    def _execute(self, edge: str, outage):
+        unit = outage.unit
+        planned_ms = outage.stop_ms if edge == "stop" else outage.start_ms
+        if edge == "stop":
+            self._mark_stopped(unit)  # before acting: a kill -9 in between still gets healed
+        record = self._edge(unit, edge, "plan", planned_ms, outage.index)
+        if edge == "start" and record["outcome"] == "ok":
+            self._mark_started(unit)
+        self._write(record)
+        if record["outcome"] != "ok":
+            raise ChaosError(
+                f"systemctl {edge} {unit} failed (rc={record['rc']}): {record['stderr'][:300]}"
+            )
+
+    def _heal_all(self) -> list[str]:
+        failed = []
+        for unit in list(self.stopped):
+            try:
+                record = self._edge(unit, "start", "heal", None, None)
+            except Exception as exc:  # keep healing the others
+                failed.append(unit)
+                self.warnings.append(f"heal of {unit} raised {type(exc).__name__}: {exc}")
+                continue
+            if record["outcome"] == "ok":
+                self._mark_started(unit, safe=True)
+            else:
+                failed.append(unit)
+            self._write_safe(record)
+        return failed
+
+    # ------------------------------------------------------------------ edges and state
+
+    def _edge(self, unit, edge, cause, planned_ms, window) -> dict:
+        """Run the systemctl command(s) for one edge and return its timeline record."""
+        if edge == "stop" and self.config.action == "kill":
+            # SIGKILL is the crash; the stop then cancels any Restart= so it stays down.
+            commands = [
+                [self.systemctl, "kill", "--signal=SIGKILL", unit],
+                [self.systemctl, "stop", unit],
+            ]
+        else:
+            commands = [[self.systemctl, edge, unit]]
+        issued_mono = self.clock.monotonic()
+        actual_at = self.clock.time()
+        rc, errors = 0, []
+        for argv in commands:
+            rc, _out, err = self.run_command(argv)
+            if err and err.strip():
+                errors.append(err.strip())
+            if rc != 0:
+                break
+        done_mono = self.clock.monotonic()
+        if planned_ms is not None and self._mono0 is not None:
+            planned_at = self._wall0 + planned_ms / 1000
+            drift_s = (issued_mono - self._mono0) - planned_ms / 1000
+        else:
+            planned_at, drift_s = actual_at, 0.0
+        return {
+            "record": "edge",
+            "run_id": self.config.run_id,
+            "service": unit,
+            "edge": edge,
+            "cause": cause,
+            "window": window,
+            "planned_at": round(planned_at, 3),
+            "actual_at": round(actual_at, 3),
+            "drift_s": round(drift_s, 3),
+            "took_s": round(done_mono - issued_mono, 3),
+            "rc": rc,
+            "outcome": "ok" if rc == 0 else "failed",
+            "stderr": "\n".join(errors)[:STDERR_LIMIT],
+        }
+
+    def _mark_stopped(self, unit):
+        if unit not in self.stopped:
+            self.stopped.append(unit)
+        self.state.save(self.config.run_id, self.pid, self.stopped, self.clock.time())
+
+    def _mark_started(self, unit, safe=False):
+        if unit in self.stopped:
+            self.stopped.remove(unit)
+        try:
+            self.state.save(self.config.run_id, self.pid, self.stopped, self.clock.time())
+        except OSError as exc:
+            if not safe:
+                raise
+            self.warnings.append(f"could not update state file {self.state.path}: {exc}")
+
+    # ------------------------------------------------------------------ records
+
+    def _write(self, record: dict):
+        if record.get("record") == "edge":
+            self.edges.append(record)
+        self.timeline.write(record)
+
+    def _write_safe(self, record: dict):
+        try:
+            self._write(record)
+        except OSError as exc:
+            self.warnings.append(f"timeline_path: could not write {record.get('record')}: {exc}")
+
+    def _write_plan(self):
+        cfg = self.config
+        self._write(
+            {
+                "record": "plan",
+                "run_id": cfg.run_id,
+                "at": round(self._wall0, 3),
+                "host": self.hostname,
+                "pid": self.pid,
+                "seed": cfg.seed,
+                "seed_derived": cfg.seed_derived,
+                "action": cfg.action,
+                "duration_s": _s(cfg.duration_ms),
+                "end_s": _s(cfg.end_ms),
+                "end_kind": cfg.end_kind,
+                "async_budget_s": _s(cfg.async_budget_ms),
+                "heal_reserve_s": _s(cfg.heal_reserve_ms),
+                "stop_when": cfg.stop_when,
+                "stop_when_interval_s": _s(cfg.stop_when_interval_ms),
+                "stop_grace_s": _s(cfg.stop_grace_ms),
+                "services": [
+                    {
+                        "unit": s.unit,
+                        "run_min_s": _s(s.run_min_ms),
+                        "run_max_s": _s(s.run_max_ms),
+                        "stop_min_s": _s(s.stop_min_ms),
+                        "stop_max_s": _s(s.stop_max_ms),
+                    }
+                    for s in cfg.services
+                ],
+                "plan": build_plan(cfg),
+            }
+        )
+
+    def _write_end(self, reason, error):
+        elapsed = self._elapsed_ms() / 1000 if self._mono0 is not None else 0.0
+        summary = summarise(self.edges, [s.unit for s in self.config.services], reason, elapsed)
+        self._write_safe(
+            {
+                "record": "end",
+                "run_id": self.config.run_id,
+                "at": round(self.clock.time(), 3),
+                "reason": reason,
+                "error": error,
+                "still_stopped": list(self.stopped),
+                "summary": summary,
+            }
+        )
+
+    def _result(self, failed, msg, reason) -> dict:
+        cfg = self.config
+        elapsed = self._elapsed_ms() / 1000 if self._mono0 is not None else 0.0
+        summary = summarise(self.edges, [s.unit for s in cfg.services], reason, elapsed)
+        result = {
+            "changed": bool(self.edges),
+            "failed": failed,
+            "msg": msg,
+            "run_id": cfg.run_id,
+            "seed": cfg.seed,
+            "plan": {} if cfg.heal_only else build_plan(cfg),
+            "plan_end_s": 0.0 if cfg.heal_only else plan_horizon_ms(cfg) / 1000,
+            "timeline": list(self.edges),
+            "summary": summary,
+            "healed": list(self.healed),
+            "still_stopped": list(self.stopped),
+        }
+        if self.warnings:
+            result["warnings_seen"] = list(self.warnings)
+        return result
+
+
+def _s(ms):
+    return None if ms is None else ms / 1000

@@ -1,0 +1,401 @@
+#!/usr/bin/python
+# Copyright: nazbench contributors
+# MIT License
+"""Ansible module: the nazbench chaos loop (stop and start services on a seeded plan)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: chaos_loop
+short_description: Stop and start systemd services on a seeded, recorded schedule
+description:
+  - Runs the chaos loop of the nazbench fault-tolerance benchmark on the host whose services
+    it disrupts. Each service alternates a run window of O(services[].run_min) to
+    O(services[].run_max) and a stop window of O(services[].stop_min) to
+    O(services[].stop_max), independently of the other services, from the start of the loop
+    until O(duration), O(stop_when) or O(async_budget) ends it.
+  - The whole plan is computed from O(seed) before anything is touched. The same seed and
+    options give the same plan on any host and Python version; each service has its own
+    stream, so adding a service never changes another service's plan.
+  - Every edge (stop, start) is appended to O(timeline_path) as a JSON line, flushed and
+    fsynced as it happens, next to a C(plan) record at the start and an C(end) record at
+    the end.
+  - Whatever ends the loop (end of plan, O(stop_when), an error, SIGTERM, SIGHUP, SIGINT),
+    every unit it stopped is started again and that heal is recorded. A loop killed with
+    SIGKILL cannot do that, so the units it stopped are listed in a state file beside
+    O(lock_path), and the next run, or O(heal_only=true), starts them before anything else.
+  - Meant to run under C(async) with C(poll=0) and be watched with
+    M(ansible.builtin.async_status). Set O(async_budget) to the task's C(async) value so
+    the loop ends, and heals, before async_wrapper kills it.
+  - Durations are an integer or float number of seconds or a string of C(<number><unit>)
+    parts in h, m, s order, each at most once, for example C(90), C("90s"), C("13m"),
+    C("1h"), C("1m30s"), C("0.5s"). Fractions are allowed; values are rounded to the
+    millisecond. Windows and O(stop_when_interval) must be at least C(0.1s).
+version_added: "0.1.0"
+author:
+  - nazbench contributors
+options:
+  services:
+    description:
+      - The services to disrupt, each with its own run and stop window bounds.
+      - Required unless O(heal_only=true). Each unit may appear once.
+    type: list
+    elements: dict
+    suboptions:
+      unit:
+        description:
+          - systemd unit name, for example C(redis-server.service) or C(smsc). A name without
+            a unit type suffix is taken as a C(.service), as systemctl does.
+        type: str
+        required: true
+      run_min:
+        description: Shortest run window (the unit is up) before each stop.
+        type: raw
+        default: 13m
+      run_max:
+        description: Longest run window before each stop.
+        type: raw
+        default: 16m
+      stop_min:
+        description: Shortest stop window (the unit is down).
+        type: raw
+        default: 1m
+      stop_max:
+        description: Longest stop window.
+        type: raw
+        default: 3m
+  action:
+    description:
+      - How a unit is taken down at the start of a stop window.
+      - V(stop) is a graceful C(systemctl stop), what the benchmark's methodology did.
+      - V(kill) is C(systemctl kill --signal=SIGKILL) (a crash) followed by
+        C(systemctl stop), which cancels any C(Restart=) so the unit stays down until the
+        loop starts it at the end of the window.
+    type: str
+    choices: [stop, kill]
+    default: stop
+  duration:
+    description:
+      - Total length of the loop. Outages are only planned if they end by then; the last run
+        window lasts to the end.
+      - Must be at least O(services[].run_min) + O(services[].stop_min) of every service.
+      - At least one of O(duration) and O(stop_when) is required unless O(heal_only=true).
+    type: raw
+  stop_when:
+    description:
+      - Shell command run with C(/bin/sh -c) every O(stop_when_interval) (first after one
+        interval); return code 0 means the stop condition is met, for example the queue is
+        drained. The loop goes on for O(stop_grace) after the first success, then ends.
+      - With O(duration) too, whichever comes first ends the loop.
+    type: str
+  stop_when_interval:
+    description: How often O(stop_when) is run.
+    type: raw
+    default: 30s
+  stop_grace:
+    description: How long the loop keeps going after O(stop_when) first succeeded.
+    type: raw
+    default: 0s
+  seed:
+    description:
+      - Seed of the plan. The same seed and options give the same plan.
+      - Defaults to the first 32 bits of sha256(O(run_id)), so a run_id always replays its
+        own plan; set it explicitly to give experiments with different run_ids the same
+        chaos.
+    type: int
+  run_id:
+    description:
+      - Identity of the benchmark run, written into every timeline record.
+      - 1 to 64 characters from C([A-Za-z0-9_.-]).
+    type: str
+    required: true
+  timeline_path:
+    description:
+      - File on the host the timeline is appended to, as JSON lines. Its directory must
+        exist and be writable (in check mode a missing directory is only a warning).
+    type: path
+    required: true
+  lock_path:
+    description:
+      - File locked with C(flock) for as long as a loop runs, so only one loop runs on a
+        host; a second one fails naming the holder's pid and run_id. The kernel releases
+        the lock when the holder dies, even on SIGKILL, so there is no stale lock.
+      - The state file of stopped units lives beside it, named like it with C(.state.json)
+        in place of C(.lock). Its directory is created if missing.
+    type: path
+    default: /var/lib/nazbench/chaos_loop.lock
+  async_budget:
+    description:
+      - The task's C(async) value. async_wrapper kills the job with SIGKILL when it runs
+        out, which leaves no time to heal, so the loop must end O(heal_reserve) before
+        that.
+      - With O(duration), O(duration) + O(heal_reserve) must fit in it. Without
+        O(duration), the loop ends (reason C(budget)) at O(async_budget) - O(heal_reserve).
+    type: raw
+  heal_reserve:
+    description:
+      - Time kept free at the end of O(async_budget) to start the stopped units; cover the
+        slowest C(systemctl start) of your units.
+    type: raw
+    default: 60s
+  heal_only:
+    description:
+      - Only start the units that a killed loop left stopped (listed in the state file
+        beside O(lock_path)) and return. Use it in an C(always) section after the loop.
+      - It takes the lock too, so it fails, naming the holder, while a loop still runs.
+    type: bool
+    default: false
+notes:
+  - Supports check mode, which returns the plan and does nothing else (no lock, no state
+    file, no timeline, no systemctl). C(changed) tells whether the loop would stop anything.
+  - A new loop first starts any unit listed in the state file, then checks that every unit
+    is loaded and active, then writes the plan record and begins.
+  - The loop ends with an error at the first systemctl call that fails (the benchmark would
+    be invalid), after starting every unit it stopped.
+  - Without O(duration) and O(async_budget) the plan is open ended; the returned plan then
+    covers 24 hours. The returned plan lists at most 1000 outages per service.
+requirements:
+  - systemd (systemctl) and Python 3.10 or later on the target host
+seealso:
+  - module: ansible.builtin.async_status
+"""
+
+EXAMPLES = r"""
+- name: Disrupt the SMSC and Redis on the benchmark schedule for four hours
+  chaos_loop:
+    run_id: "{{ nazbench_run_id }}"
+    seed: 20240611
+    services:
+      - unit: mock-smsc.service
+        run_min: 13m
+        run_max: 16m
+        stop_min: 1m
+        stop_max: 3m
+      - unit: redis-server.service
+    duration: 4h
+    async_budget: 14700  # the same value as async below
+    timeline_path: "/var/lib/nazbench/runs/{{ nazbench_run_id }}/chaos_timeline.jsonl"
+  async: 14700  # duration + heal_reserve (60s) + a minute of slack
+  poll: 0
+  register: __chaos_job
+
+- name: Wait for the chaos loop to finish
+  ansible.builtin.async_status:
+    jid: "{{ __chaos_job.ansible_job_id }}"
+  register: __chaos_result
+  until: __chaos_result.finished
+  retries: 300
+  delay: 60
+
+- name: Run until the queue is drained, plus five minutes, crashing services with SIGKILL
+  block:
+    - name: Start the chaos loop
+      chaos_loop:
+        run_id: "{{ nazbench_run_id }}"
+        services:
+          - unit: mock-smsc
+          - unit: redis-server
+        action: kill
+        stop_when: test "$(redis-cli llen naz_queue)" -eq 0
+        stop_when_interval: 30s
+        stop_grace: 5m
+        async_budget: 21600
+        timeline_path: /var/lib/nazbench/runs/{{ nazbench_run_id }}/chaos_timeline.jsonl
+      async: 21600
+      poll: 0
+      register: __chaos_job
+
+    - name: Wait for the chaos loop to finish
+      ansible.builtin.async_status:
+        jid: "{{ __chaos_job.ansible_job_id }}"
+      register: __chaos_result
+      until: __chaos_result.finished
+      retries: 720
+      delay: 30
+  always:
+    - name: Start anything a killed chaos loop left stopped
+      chaos_loop:
+        run_id: "{{ nazbench_run_id }}"
+        heal_only: true
+        timeline_path: /var/lib/nazbench/runs/{{ nazbench_run_id }}/chaos_timeline.jsonl
+
+- name: Show the plan without touching anything
+  chaos_loop:
+    run_id: smoke-1
+    seed: 7
+    services:
+      - unit: mock-smsc.service
+        run_min: 20s
+        run_max: 30s
+        stop_min: 5s
+        stop_max: 10s
+    duration: 3m
+    timeline_path: /tmp/chaos_timeline.jsonl
+  check_mode: true
+  register: __chaos_plan
+"""
+
+RETURN = r"""
+plan:
+  description:
+    - Per unit, the alternating run and stop windows, in seconds from the start of the loop.
+      C(index) is the cycle; the last run window has C(final=true).
+  returned: always
+  type: dict
+  sample:
+    mock-smsc.service:
+      - {state: run, index: 0, start_s: 0.0, end_s: 842.113, length_s: 842.113}
+      - {state: stop, index: 0, start_s: 842.113, end_s: 944.5, length_s: 102.387}
+      - {state: run, index: 1, start_s: 944.5, end_s: 14400.0, length_s: 13455.5, final: true}
+plan_end_s:
+  description: Where the plan ends, in seconds (24 hours for an open ended plan).
+  returned: always
+  type: float
+  sample: 14400.0
+seed:
+  description: The seed the plan was made from (given or derived from run_id).
+  returned: always
+  type: int
+  sample: 20240611
+run_id:
+  description: The run_id, as given.
+  returned: always
+  type: str
+  sample: paper-a-20240611
+timeline:
+  description:
+    - The edge records, as written to O(timeline_path). C(cause) is C(plan), C(heal) (started
+      at the end of the loop) or C(leftover) (left stopped by a killed loop).
+      C(drift_s) is how late the command was issued, C(took_s) how long it ran.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - record: edge
+      run_id: paper-a-20240611
+      service: mock-smsc.service
+      edge: stop
+      cause: plan
+      window: 0
+      planned_at: 1718100842.113
+      actual_at: 1718100842.121
+      drift_s: 0.008
+      took_s: 0.412
+      rc: 0
+      outcome: ok
+      stderr: ""
+    - record: edge
+      run_id: paper-a-20240611
+      service: mock-smsc.service
+      edge: start
+      cause: plan
+      window: 0
+      planned_at: 1718100944.5
+      actual_at: 1718100944.503
+      drift_s: 0.003
+      took_s: 0.207
+      rc: 0
+      outcome: ok
+      stderr: ""
+summary:
+  description:
+    - Per unit the number of outages, the total downtime and the largest drift of a planned
+      edge; overall the largest drift, the elapsed time and why the loop ended
+      (C(duration), C(budget), C(stop_when), C(signal), C(error), C(locked), C(heal_only),
+      or C(check_mode)).
+  returned: always
+  type: dict
+  sample:
+    end_reason: duration
+    elapsed_s: 14400.004
+    max_drift_s: 0.011
+    services:
+      mock-smsc.service: {outages: 16, downtime_s: 1931.2, max_drift_s: 0.011, failed_edges: 0}
+      redis-server.service: {outages: 15, downtime_s: 1802.7, max_drift_s: 0.009, failed_edges: 0}
+healed:
+  description: Units started before the loop because a killed loop had left them stopped.
+  returned: always
+  type: list
+  elements: str
+  sample: [redis-server.service]
+still_stopped:
+  description: Units the loop stopped and could not start again (empty unless the heal failed).
+  returned: when not in check mode
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.chaos_plan import SERVICE_DEFAULTS, validate_params  # noqa: E402
+from ansible.module_utils.chaos_runner import (  # noqa: E402
+    ChaosRunner,
+    SignalTrap,
+    check_mode_result,
+)
+
+ARGUMENT_SPEC = {
+    "services": {
+        "type": "list",
+        "elements": "dict",
+        "options": {
+            "unit": {"type": "str", "required": True},
+            "run_min": {"type": "raw", "default": SERVICE_DEFAULTS["run_min"]},
+            "run_max": {"type": "raw", "default": SERVICE_DEFAULTS["run_max"]},
+            "stop_min": {"type": "raw", "default": SERVICE_DEFAULTS["stop_min"]},
+            "stop_max": {"type": "raw", "default": SERVICE_DEFAULTS["stop_max"]},
+        },
+    },
+    "action": {"type": "str", "choices": ["stop", "kill"], "default": "stop"},
+    "duration": {"type": "raw"},
+    "stop_when": {"type": "str"},
+    "stop_when_interval": {"type": "raw", "default": "30s"},
+    "stop_grace": {"type": "raw", "default": "0s"},
+    "seed": {"type": "int"},
+    "run_id": {"type": "str", "required": True},
+    "timeline_path": {"type": "path", "required": True},
+    "lock_path": {"type": "path", "default": "/var/lib/nazbench/chaos_loop.lock"},
+    "async_budget": {"type": "raw"},
+    "heal_reserve": {"type": "raw", "default": "60s"},
+    "heal_only": {"type": "bool", "default": False},
+}
+
+REQUIRED_IF = [
+    ("heal_only", False, ("services",)),
+    ("heal_only", False, ("duration", "stop_when"), True),
+]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_if=REQUIRED_IF,
+        supports_check_mode=True,
+    )
+    config, errors = validate_params(module.params, check_mode=module.check_mode)
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    for warning in config.warnings:
+        module.warn(warning)
+    if module.check_mode:
+        module.exit_json(**check_mode_result(config))
+
+    systemctl = module.get_bin_path("systemctl", required=True)
+
+    def run_command(argv):
+        return module.run_command(argv, expand_user_and_vars=False)
+
+    with SignalTrap() as trap:
+        runner = ChaosRunner(config, run_command, systemctl=systemctl, stop_requested=trap)
+        result = runner.run()
+    for warning in result.pop("warnings_seen", []):
+        module.warn(warning)
+    if result.pop("failed"):
+        module.fail_json(**result)
+    result.pop("msg", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
