@@ -1,0 +1,578 @@
+"""The mock SMSC: an asyncio SMPP 3.4 server that answers fast and records what it answered.
+
+Each TCP connection is a :class:`Session` (an ``asyncio.Protocol``). A read is parsed as
+far as complete PDUs go; the answers to all of them are written to the ledger (for
+submit_sm) and then to the socket with one ``write`` each. Bytes of an incomplete PDU wait
+in the session's buffer for the next read.
+
+With a response delay, a read's answers are queued and released ``delay`` after they
+arrived, in order, by one timer per session; other sessions are not held up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import random
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from nazbench.msgid import decode_body
+from nazbench.smsc import pdu
+from nazbench.smsc.ledger import Ledger, choose_boot_id
+from nazbench.smsc.metrics import SmscMetrics
+
+log = logging.getLogger("nazbench.smsc")
+
+_LENGTH = struct.Struct(">I")
+_HEADER = pdu.HEADER
+_SUBMIT_SM = pdu.SUBMIT_SM
+_SUBMIT_SM_RESP = pdu.SUBMIT_SM_RESP
+_TX_MODES = ("transceiver", "transmitter")
+# With a response delay, a session may hold at most this many answers before the SMSC
+# stops reading from it (TCP backpressure instead of unbounded memory).
+MAX_DELAYED_ANSWERS = 100_000
+_ESC_OPEN = b"\x1b<nb:"  # "[nb:" in naz's default gsm0338 encoding
+_ESC_CLOSE = b"\x1b>"  # "]"
+_UCS2_OPEN = "[nb:".encode("utf-16-be")
+
+
+def extract_msg_id(payload: bytes, data_coding: int) -> str | None:
+    """The benchmark msg_id at the start of a submit_sm's user data, if there is one.
+
+    Handles naz 0.8.1's default encoding (GSM 03.38, data_coding 0), where ``[`` and ``]``
+    are escape sequences, as well as ASCII/Latin-1 and UCS2.
+    """
+    if payload[:4] == b"[nb:":
+        return decode_body(payload)
+    if data_coding == 0 and payload[:5] == _ESC_OPEN:
+        close = payload.find(_ESC_CLOSE, 5, 100)
+        if close < 0 or payload[close + 2 : close + 3] != b" ":
+            return None
+        return decode_body(b"[" + pdu.gsm_ascii_head(payload, 2, close) + b"] ")
+    if data_coding == 8 and payload[:8] == _UCS2_OPEN:
+        text = pdu.short_message_text(payload[:256], 8)
+        return decode_body(text) if isinstance(text, str) else None
+    return None
+
+
+@dataclass
+class SmscConfig:
+    """Settings of one SMSC instance."""
+
+    ledger_path: Path
+    password: str = field(repr=False)
+    system_id: str = "nazbench"
+    host: str = "127.0.0.1"
+    port: int = 2775
+    response_delay_ms: float = 0.0
+    error_fraction: float = 0.0
+    error_status: int = pdu.ESME_RTHROTTLED
+    seed: int | None = None
+    max_pdu_length: int = pdu.DEFAULT_MAX_PDU_LENGTH
+    smsc_system_id: str = "nazbench-smsc"
+    shutdown_grace: float = 5.0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad setting."""
+        checks = [
+            (0 <= self.port <= 65535, f"port must be 0-65535, got {self.port}"),
+            (self.response_delay_ms >= 0, "response_delay_ms must be >= 0"),
+            (0.0 <= self.error_fraction <= 1.0, "error_fraction must be within [0, 1]"),
+            (0 < self.error_status <= 0xFFFFFFFF, "error_status must be a non-zero status"),
+            (self.max_pdu_length >= 64, "max_pdu_length must be >= 64"),
+            (_is_cstring(self.system_id, pdu.MAX_SYSTEM_ID), "system_id must be 1-15 ASCII"),
+            (_is_cstring(self.password, pdu.MAX_PASSWORD, 0), "password must be 0-8 ASCII"),
+            (_is_cstring(self.smsc_system_id, pdu.MAX_SYSTEM_ID), "smsc_system_id: 1-15 ASCII"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+def _is_cstring(value: str, limit: int, minimum: int = 1) -> bool:
+    return value.isascii() and "\x00" not in value and minimum <= len(value) < limit
+
+
+@dataclass
+class _Pending:
+    """Answers of one read waiting for the response delay."""
+
+    due: float
+    responses: list[bytes]
+    records: list[tuple[int, str | None, str | None, int]]
+    close_reason: str | None
+
+
+class Smsc:
+    """The server: owns the listening socket, the ledger, the RNG and the id counter."""
+
+    def __init__(self, config: SmscConfig, metrics: SmscMetrics | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.metrics = metrics if metrics is not None else SmscMetrics(_private_registry())
+        self.ledger = Ledger(config.ledger_path)
+        self.rng = random.Random(config.seed)  # a seeded fault injector, not crypto
+        self.sessions: set[Session] = set()
+        self.stopping = False
+        self.boot_id = 0
+        self.boot_hex = ""
+        self.next_message_id = 0
+        self._session_counter = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._port: int | None = None
+        self._session_gone: dict[Session, asyncio.Future[None]] = {}
+
+    @property
+    def port(self) -> int:
+        """The TCP port actually listened on (useful with port 0)."""
+        assert self._port is not None, "server not started"
+        return self._port
+
+    async def start(self) -> None:
+        """Open the ledger and start listening."""
+        self.boot_id = choose_boot_id(self.config.ledger_path)
+        self.boot_hex = format(self.boot_id, "x")
+        self.ledger.open()
+        self.ledger.start()
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                self._new_session, self.config.host, self.config.port, reuse_address=True
+            )
+        except BaseException:
+            await self.ledger.aclose()
+            raise
+        self._port = self._server.sockets[0].getsockname()[1]
+        log.info(
+            "listening on %s:%d (system_id=%s boot_id=%s delay_ms=%s error_fraction=%s "
+            "error_status=%s seed=%s ledger=%s)",
+            self.config.host,
+            self.port,
+            self.config.system_id,
+            self.boot_hex,
+            self.config.response_delay_ms,
+            self.config.error_fraction,
+            pdu.status_name(self.config.error_status),
+            self.config.seed,
+            self.config.ledger_path,
+        )
+
+    def _new_session(self) -> Session:
+        self._session_counter += 1
+        session = Session(self, f"{self.boot_hex}.{self._session_counter}")
+        self.sessions.add(session)
+        self._session_gone[session] = asyncio.get_running_loop().create_future()
+        return session
+
+    def _session_ended(self, session: Session) -> None:
+        self.sessions.discard(session)
+        gone = self._session_gone.pop(session, None)
+        if gone is not None and not gone.done():
+            gone.set_result(None)
+
+    async def stop(self) -> None:
+        """Stop accepting, answer what is queued, close sessions, fsync and close the ledger."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if self._server is not None:
+            self._server.close()
+        waiting = list(self._session_gone.values())
+        for session in list(self.sessions):
+            session.shutdown()
+        if waiting:
+            _done, not_done = await asyncio.wait(waiting, timeout=self.config.shutdown_grace)
+            if not_done:
+                for session in list(self.sessions):
+                    session.abort()
+        if self._server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), self.config.shutdown_grace)
+        await self.ledger.aclose()
+        log.info("stopped: %d ledger lines written by this process", self.ledger.lines_written)
+
+    async def __aenter__(self) -> Smsc:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+def _private_registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+class Session(asyncio.Protocol):
+    """One ESME connection."""
+
+    def __init__(self, server: Smsc, session_id: str) -> None:
+        self.server = server
+        self.session_id = session_id
+        self.bound_mode: str | None = None
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self._buf = bytearray()
+        self._closing = False
+        self._close_reason = "peer"
+        self._nacks_sent = 0
+        self._pending: deque[_Pending] = deque()
+        self._pending_records = 0
+        self._paused_by: set[str] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._delay = server.config.response_delay_ms / 1000.0
+        self._max_len = server.config.max_pdu_length
+        self._session_json = f'"{session_id}"'
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        metrics = self.server.metrics
+        metrics.sessions_opened.inc()
+        metrics.active_sessions.inc()
+        log.info("session %s opened from %s", self.session_id, self.peer)
+        if self.server.stopping:
+            self._close("shutdown")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._buf and not self._closing:
+            self._malformed("truncated", f"connection ended inside a PDU ({len(self._buf)} bytes)")
+            self._closing = True
+            self._close_reason = "malformed"
+        metrics = self.server.metrics
+        metrics.active_sessions.dec()
+        if self.bound_mode is not None:
+            metrics.bound_sessions.dec()
+        reason = self._close_reason if self._closing else ("error" if exc else "peer")
+        metrics.sessions_closed.labels(reason).inc()
+        dropped = sum(len(p.records) for p in self._pending)
+        self._pending.clear()
+        log.info(
+            "session %s from %s closed (%s%s%s)",
+            self.session_id,
+            self.peer,
+            reason,
+            f": {exc}" if exc else "",
+            f"; {dropped} delayed submit_sm answers not sent" if dropped else "",
+        )
+        self.server._session_ended(self)
+
+    def eof_received(self) -> bool:
+        if self._pending and not self._closing:
+            # half-closed (naz writes EOF after its unbind): send what is queued first
+            self._closing = True
+            self._close_reason = "peer"
+            self._pending[-1].close_reason = "peer"
+            return True
+        return False
+
+    def pause_writing(self) -> None:
+        # the peer is not reading its answers: stop reading its requests
+        self._set_paused("writer", True)
+
+    def resume_writing(self) -> None:
+        self._set_paused("writer", False)
+
+    def _set_paused(self, why: str, paused: bool) -> None:
+        """Read from the peer only while neither the socket nor the delay queue is full."""
+        if paused:
+            self._paused_by.add(why)
+        else:
+            self._paused_by.discard(why)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._paused_by:
+            if transport.is_reading():
+                transport.pause_reading()
+        elif not transport.is_reading():
+            transport.resume_reading()
+
+    # -- the hot path --------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:  # noqa: PLR0912, PLR0915
+        if self._closing:
+            return
+        if self._buf:
+            self._buf += data
+            buf = bytes(self._buf)  # one copy per read; every slice below is then bytes
+            self._buf.clear()
+        else:
+            buf = data
+        server = self.server
+        config = server.config
+        end = len(buf)
+        pos = 0
+        max_len = self._max_len
+        responses: list[bytes] = []
+        records: list[tuple[int, str | None, str | None, int]] = []
+        pdu_counts: dict[str, int] = {}
+        submit_counts: dict[str, int] = {}
+        nack_counts: dict[str, int] = {}
+        n_submit = 0
+        n_ok = 0
+        close_reason: str | None = None
+        unpack_length = _LENGTH.unpack_from
+        unpack_header = _HEADER.unpack_from
+        pack_header = _HEADER.pack
+        append = responses.append
+        record = records.append
+        tx_bound = self.bound_mode in _TX_MODES
+        error_fraction = config.error_fraction
+        error_status = config.error_status
+        random_ = server.rng.random
+        prefix = server.boot_hex + "-"
+        next_id = server.next_message_id
+        user_data_of = pdu.submit_sm_user_data
+
+        while end - pos >= 4:
+            length = unpack_length(buf, pos)[0]
+            if length < 16 or length > max_len:
+                close_reason = "malformed"
+                self._malformed("bad_length", f"command_length {length} at offset {pos}")
+                break
+            if end - pos < length:
+                break
+            _, command_id, _, seq = unpack_header(buf, pos)
+            body = buf[pos + 16 : pos + length]
+            pos += length
+
+            if command_id == _SUBMIT_SM:
+                n_submit += 1
+                try:
+                    data_coding, user_data = user_data_of(body)
+                except pdu.PduError as exc:
+                    append(self._nack(seq, exc, "submit_sm", nack_counts))
+                    continue
+                msg_id = extract_msg_id(user_data, data_coding)
+                if tx_bound and not (error_fraction and random_() < error_fraction):
+                    message_id = prefix + format(next_id, "x")
+                    next_id += 1
+                    n_ok += 1
+                    mid = message_id.encode() + b"\x00"
+                    append(pack_header(16 + len(mid), _SUBMIT_SM_RESP, 0, seq) + mid)
+                    record((seq, msg_id, message_id, 0))
+                else:
+                    status = error_status if tx_bound else pdu.ESME_RINVBNDSTS
+                    append(pack_header(16, _SUBMIT_SM_RESP, status, seq))
+                    name = pdu.status_name(status)
+                    submit_counts[name] = submit_counts.get(name, 0) + 1
+                    record((seq, msg_id, None, status))
+            elif command_id == pdu.ENQUIRE_LINK:
+                pdu_counts["enquire_link"] = pdu_counts.get("enquire_link", 0) + 1
+                if body:
+                    exc = pdu.PduError(pdu.ESME_RINVCMDLEN, "enquire_link has a body")
+                    append(self._nack(seq, exc, "enquire_link", nack_counts))
+                else:
+                    append(pack_header(16, pdu.ENQUIRE_LINK_RESP, 0, seq))
+            elif command_id in pdu.BIND_COMMANDS:
+                name = pdu.COMMAND_NAMES[command_id]
+                pdu_counts[name] = pdu_counts.get(name, 0) + 1
+                append(self._bind(command_id, seq, body, nack_counts))
+                tx_bound = self.bound_mode in _TX_MODES
+            elif command_id == pdu.UNBIND:
+                pdu_counts["unbind"] = pdu_counts.get("unbind", 0) + 1
+                status = 0 if self.bound_mode else pdu.ESME_RINVBNDSTS
+                append(pack_header(16, pdu.UNBIND_RESP, status, seq))
+                log.info("session %s unbind (%s)", self.session_id, pdu.status_name(status))
+                close_reason = "unbind"
+                break
+            elif command_id & pdu.RESPONSE_BIT and command_id in pdu.COMMAND_NAMES:
+                # deliver_sm_resp, enquire_link_resp, generic_nack, ...: nothing to answer
+                name = pdu.COMMAND_NAMES[command_id]
+                pdu_counts[name] = pdu_counts.get(name, 0) + 1
+            else:
+                name = pdu.COMMAND_NAMES.get(command_id, "unknown")
+                pdu_counts[name] = pdu_counts.get(name, 0) + 1
+                exc = pdu.PduError(pdu.ESME_RINVCMDID, f"unsupported command_id 0x{command_id:08X}")
+                append(self._nack(seq, exc, name, nack_counts))
+
+        server.next_message_id = next_id
+        if close_reason is not None:
+            self._closing = True
+            self._close_reason = close_reason
+        elif pos < end:
+            self._buf += memoryview(buf)[pos:]
+        if n_submit:
+            pdu_counts["submit_sm"] = n_submit
+        if n_ok:
+            submit_counts["ESME_ROK"] = n_ok
+        server.metrics.add_counts(pdu_counts, submit_counts, nack_counts)
+        if responses or close_reason:
+            due = 0.0
+            if records and self._delay:
+                due = asyncio.get_running_loop().time() + self._delay
+            self._enqueue(_Pending(due, responses, records, close_reason))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _nack(self, seq: int, exc: pdu.PduError, command: str, counts: dict[str, int]) -> bytes:
+        name = pdu.status_name(exc.status)
+        counts[name] = counts.get(name, 0) + 1
+        self._nacks_sent += 1
+        if self._nacks_sent <= 10 or self._nacks_sent % 1000 == 0:  # a flood must not flood logs
+            log.warning(
+                "session %s: generic_nack #%d %s to %s seq=%d: %s",
+                self.session_id,
+                self._nacks_sent,
+                name,
+                command,
+                seq,
+                exc.reason,
+            )
+        return pdu.encode_pdu(pdu.GENERIC_NACK, seq, b"", exc.status)
+
+    def _bind(self, command_id: int, seq: int, body: bytes, nacks: dict[str, int]) -> bytes:
+        mode = pdu.BIND_COMMANDS[command_id]
+        config = self.server.config
+        try:
+            request = pdu.parse_bind(body)
+        except pdu.PduError as exc:
+            self.server.metrics.binds.labels(mode, "malformed").inc()
+            return self._nack(seq, exc, pdu.COMMAND_NAMES[command_id], nacks)
+        if self.bound_mode is not None:
+            status = pdu.ESME_RALYBND
+        elif not hmac.compare_digest(request.system_id.encode(), config.system_id.encode()):
+            status = pdu.ESME_RINVSYSID
+        elif not hmac.compare_digest(request.password.encode(), config.password.encode()):
+            status = pdu.ESME_RINVPASWD
+        elif self.server.stopping:
+            status = pdu.ESME_RBINDFAIL
+        else:
+            status = pdu.ESME_ROK
+        result = pdu.status_name(status)
+        self.server.metrics.binds.labels(mode, result).inc()
+        if status == pdu.ESME_ROK:
+            self.bound_mode = mode
+            self.server.metrics.bound_sessions.inc()
+            log.info(
+                "session %s bound as %s (system_id=%s system_type=%r interface_version=0x%02x)",
+                self.session_id,
+                mode,
+                request.system_id,
+                request.system_type,
+                request.interface_version,
+            )
+            body_out = config.smsc_system_id.encode() + b"\x00"
+        else:
+            log.warning(
+                "session %s bind_%s refused: %s (system_id=%s)",
+                self.session_id,
+                mode,
+                result,
+                request.system_id,
+            )
+            body_out = b""
+        return pdu.encode_pdu(command_id | pdu.RESPONSE_BIT, seq, body_out, status)
+
+    def _malformed(self, kind: str, detail: str) -> None:
+        self.server.metrics.malformed.labels(kind).inc()
+        log.warning(
+            "session %s from %s: malformed input (%s), closing it: %s",
+            self.session_id,
+            self.peer,
+            kind,
+            detail,
+        )
+
+    def _enqueue(self, item: _Pending) -> None:
+        if not self._pending and item.due == 0.0:
+            self._send([item])
+            return
+        if item.due == 0.0:
+            # nothing may overtake an earlier delayed answer
+            item.due = self._pending[-1].due if self._pending else 0.0
+        self._pending.append(item)
+        self._pending_records += len(item.records)
+        if self._pending_records > MAX_DELAYED_ANSWERS:
+            self._set_paused("delay", True)
+        if self._timer is None:
+            self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(self._pending[0].due, self._release_due)
+
+    def _release_due(self) -> None:
+        self._timer = None
+        now = asyncio.get_running_loop().time()
+        ready: list[_Pending] = []
+        while self._pending and self._pending[0].due <= now:
+            ready.append(self._pending.popleft())
+            self._pending_records -= len(ready[-1].records)
+        if ready:
+            self._send(ready)
+        if self._pending_records <= MAX_DELAYED_ANSWERS // 2 and "delay" in self._paused_by:
+            self._set_paused("delay", False)
+        if self._pending and self.transport is not None and not self.transport.is_closing():
+            self._arm_timer()
+
+    def _send(self, items: list[_Pending]) -> None:
+        """Ledger first, then the socket; close if an item asks for it."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        records = [r for item in items for r in item.records]
+        if records:
+            ts = repr(time.time())
+            session = self._session_json
+            q = '"'
+            # msg_id and message_id come from restricted alphabets: nothing to escape
+            lines = [
+                f'{{"ts":{ts},"session":{session},"sequence_number":{seq},'
+                f'"msg_id":{"null" if msg_id is None else q + msg_id + q},'
+                f'"message_id":{"null" if mid is None else q + mid + q},'
+                f'"command_status":{status}}}\n'
+                for seq, msg_id, mid, status in records
+            ]
+            try:
+                self.server.ledger.write("".join(lines).encode(), len(lines))
+            except OSError as exc:
+                # no answer may go out that the ledger does not hold
+                log.error("session %s: ledger write failed, closing: %s", self.session_id, exc)
+                self._close("error")
+                return
+            self.server.metrics.ledger_lines.inc(len(lines))
+        chunks = [chunk for item in items for chunk in item.responses]
+        if chunks:
+            transport.write(b"".join(chunks))
+        for item in items:
+            if item.close_reason is not None:
+                self._close(item.close_reason)
+                break
+
+    def _close(self, reason: str) -> None:
+        self._closing = True
+        self._close_reason = reason
+        if self.transport is not None:
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        """Server shutdown: send every queued answer now, then close."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending = list(self._pending)
+        self._pending.clear()
+        if pending:
+            self._send(pending)
+        self._close(self._close_reason if self._closing else "shutdown")
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
