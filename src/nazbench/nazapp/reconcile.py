@@ -1,0 +1,308 @@
+"""Join what the producer queued (the manifest) with what the mock SMSC accepted (its ledger).
+
+``python -m nazbench.nazapp.reconcile --manifest M --ledger L [--ledger L2 ...] [--json]``
+
+A ledger is JSON lines (optionally gzipped, ``.gz``); each line has at least ``msg_id``
+(a string, or null when the SMSC could not read an id from the short_message) and
+``command_status`` (0 = the SMSC accepted the submit_sm; an integer, or a string such as
+``"0x00000045"``). Other fields are ignored. Lines are streamed; memory is a counter per
+expected message plus whatever is anomalous.
+
+Categories of expected ids (they partition the manifest):
+
+- ``delivered_once``: accepted exactly once.
+- ``duplicated``: accepted more than once (id -> times accepted).
+- ``lost``: queued but never accepted. ``rejected_only`` is the part of ``lost`` that
+  reached the SMSC but was only ever rejected (id -> the statuses seen).
+
+And what was not expected: ``unexpected`` (accepted ids that are not in the manifest,
+id -> times), ``null_msg_id_lines`` (lines without an id; ``null_msg_id_accepted`` of them
+accepted) and ``malformed_lines`` (not JSON, or without the two fields).
+
+Exit status: 0 after reporting (add ``--fail-on-discrepancy`` to get 1 when anything but
+``delivered_once`` is non-empty), 2 when the manifest or a ledger cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import sys
+from array import array
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from nazbench.nazapp.producer import read_manifest
+
+_MAX_MALFORMED_EXAMPLES = 20
+
+
+@dataclasses.dataclass
+class Result:
+    run_id: str
+    expected: int
+    ledger_lines: int = 0
+    accepted_lines: int = 0
+    rejected_lines: int = 0
+    delivered_once: int = 0
+    lost: list[str] = dataclasses.field(default_factory=list)
+    rejected_only: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    duplicated: dict[str, int] = dataclasses.field(default_factory=dict)
+    unexpected: dict[str, int] = dataclasses.field(default_factory=dict)
+    null_msg_id_lines: int = 0
+    null_msg_id_accepted: int = 0
+    malformed_lines: int = 0
+    malformed_examples: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every queued message was accepted exactly once and nothing else was."""
+        return not (
+            self.lost
+            or self.duplicated
+            or self.unexpected
+            or self.null_msg_id_lines
+            or self.malformed_lines
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "expected": self.expected,
+            "delivered_once": self.delivered_once,
+            "lost": len(self.lost),
+            "rejected_only": len(self.rejected_only),
+            "duplicated": len(self.duplicated),
+            "duplicate_extra_accepts": sum(n - 1 for n in self.duplicated.values()),
+            "unexpected": len(self.unexpected),
+            "null_msg_id_lines": self.null_msg_id_lines,
+            "null_msg_id_accepted": self.null_msg_id_accepted,
+            "malformed_lines": self.malformed_lines,
+            "ledger_lines": self.ledger_lines,
+            "accepted_lines": self.accepted_lines,
+            "rejected_lines": self.rejected_lines,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "lost": self.lost,
+            "rejected_only": self.rejected_only,
+            "duplicated": self.duplicated,
+            "unexpected": self.unexpected,
+            "malformed_examples": self.malformed_examples,
+        }
+
+
+def _status(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 0)
+        except ValueError:
+            return None
+    return None
+
+
+class _Reconciler:
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        self.run_id = manifest["run_id"]
+        self.count = int(manifest["count"])
+        self.first = int(manifest.get("id_scheme", {}).get("first_index", 0))
+        self.prefix = f"{self.run_id}/"
+        self.accepted = array("I", bytes(4 * self.count))
+        self.rejected: dict[int, list[int]] = {}
+        self.result = Result(run_id=self.run_id, expected=self.count)
+
+    def _parse(self, lineno: int, line: str | bytes | dict) -> tuple[Any, int] | None:
+        """(msg_id, command_status) of a ledger line, or None (blank or malformed)."""
+        result = self.result
+        if isinstance(line, dict):
+            record: Any = line
+        elif not line.strip():
+            return None
+        else:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                result.ledger_lines += 1
+                _malformed(result, lineno, "not JSON")
+                return None
+        result.ledger_lines += 1
+        if not isinstance(record, dict) or "msg_id" not in record:
+            _malformed(result, lineno, "no msg_id field")
+            return None
+        status = _status(record.get("command_status"))
+        if status is None:
+            _malformed(result, lineno, "command_status missing or not an integer")
+            return None
+        msg_id = record["msg_id"]
+        if msg_id is not None and not isinstance(msg_id, str):
+            _malformed(result, lineno, "msg_id is not a string")
+            return None
+        return msg_id, status
+
+    def record(self, lineno: int, line: str | bytes | dict) -> None:
+        parsed = self._parse(lineno, line)
+        if parsed is None:
+            return
+        msg_id, status = parsed
+        result = self.result
+        ok = status == 0
+        if ok:
+            result.accepted_lines += 1
+        else:
+            result.rejected_lines += 1
+        if msg_id is None:
+            result.null_msg_id_lines += 1
+            result.null_msg_id_accepted += ok
+            return
+        index = self.index(msg_id)
+        if index is not None:
+            if ok:
+                self.accepted[index] += 1
+            else:
+                self.rejected.setdefault(index, []).append(status)
+        elif ok:
+            result.unexpected[msg_id] = result.unexpected.get(msg_id, 0) + 1
+
+    def index(self, msg_id: str) -> int | None:
+        """0-based position in the manifest, or None when the id is not one of its ids."""
+        if not msg_id.startswith(self.prefix):
+            return None
+        tail = msg_id[len(self.prefix) :]
+        if not (tail.isascii() and tail.isdigit()) or (tail[0] == "0" and tail != "0"):
+            return None
+        index = int(tail) - self.first
+        return index if 0 <= index < self.count else None
+
+    def finish(self) -> Result:
+        result, prefix, first = self.result, self.prefix, self.first
+        for index, n in enumerate(self.accepted):
+            if n == 1:
+                result.delivered_once += 1
+            elif n == 0:
+                msg_id = f"{prefix}{index + first}"
+                result.lost.append(msg_id)
+                if index in self.rejected:
+                    result.rejected_only[msg_id] = self.rejected[index]
+            else:
+                result.duplicated[f"{prefix}{index + first}"] = n
+        return result
+
+
+def reconcile(manifest: dict[str, Any], ledger_lines: Iterable[str | bytes | dict]) -> Result:
+    """Classify every id of ``manifest`` (a producer manifest dict) against the ledger lines.
+
+    ``ledger_lines`` may be raw JSON lines (str/bytes, blank lines skipped) or already
+    decoded dicts.
+    """
+    reconciler = _Reconciler(manifest)
+    for lineno, line in enumerate(ledger_lines, 1):
+        reconciler.record(lineno, line)
+    return reconciler.finish()
+
+
+def _malformed(result: Result, lineno: int, why: str) -> None:
+    result.malformed_lines += 1
+    if len(result.malformed_examples) < _MAX_MALFORMED_EXAMPLES:
+        result.malformed_examples.append(f"line {lineno}: {why}")
+
+
+def _open(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def read_ledgers(paths: Iterable[Path]) -> Iterator[str]:
+    """The lines of all ledgers, in order (a restarted SMSC may leave several files)."""
+    for path in paths:
+        with _open(path) as fh:
+            yield from fh
+
+
+def _sample(items: Iterable[Any], limit: int) -> str:
+    items = list(items)
+    shown = ", ".join(str(i) for i in items[:limit])
+    more = f" ... (+{len(items) - limit} more)" if len(items) > limit else ""
+    return shown + more
+
+
+def format_text(result: Result, limit: int = 20) -> str:
+    c = result.counts()
+    lines = [
+        f"run {result.run_id}: {'OK' if result.ok else 'DISCREPANCIES'}",
+        f"  expected           {c['expected']}",
+        f"  delivered once     {c['delivered_once']}",
+        f"  lost               {c['lost']}  (of which rejected only: {c['rejected_only']})",
+        f"  duplicated         {c['duplicated']}  (extra accepts: {c['duplicate_extra_accepts']})",
+        f"  unexpected ids     {c['unexpected']}",
+        f"  null msg_id lines  {c['null_msg_id_lines']}  (accepted: {c['null_msg_id_accepted']})",
+        f"  malformed lines    {c['malformed_lines']}",
+        f"  ledger lines       {c['ledger_lines']}  (accepted {c['accepted_lines']}, "
+        f"rejected {c['rejected_lines']})",
+    ]
+    if result.lost:
+        lines.append(f"  lost ids: {_sample(result.lost, limit)}")
+    if result.rejected_only:
+        rej = (f"{k} {v}" for k, v in result.rejected_only.items())
+        lines.append(f"  rejected-only ids: {_sample(rej, limit)}")
+    if result.duplicated:
+        dup = (f"{k} x{v}" for k, v in result.duplicated.items())
+        lines.append(f"  duplicated ids: {_sample(dup, limit)}")
+    if result.unexpected:
+        unx = (f"{k} x{v}" for k, v in result.unexpected.items())
+        lines.append(f"  unexpected ids: {_sample(unx, limit)}")
+    if result.malformed_examples:
+        lines.append(f"  malformed: {_sample(result.malformed_examples, limit)}")
+    return "\n".join(lines)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m nazbench.nazapp.reconcile",
+        description="Reconcile a producer manifest with mock SMSC ledger(s).",
+    )
+    p.add_argument("--manifest", required=True, type=Path, help="producer manifest JSON")
+    p.add_argument(
+        "--ledger", required=True, type=Path, action="append", help="SMSC ledger (repeatable)"
+    )
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--max-ids", type=int, default=20, help="ids listed per category (text)")
+    p.add_argument(
+        "--fail-on-discrepancy",
+        action="store_true",
+        help="exit 1 unless every message was delivered exactly once",
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        manifest = read_manifest(args.manifest)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"reconcile: error: cannot read manifest {str(args.manifest)!r}: {exc}\n")
+        return 2
+    try:
+        result = reconcile(manifest, read_ledgers(args.ledger))
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        sys.stderr.write(f"reconcile: error: cannot read ledger: {exc}\n")
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(format_text(result, args.max_ids) + "\n")
+    return 1 if args.fail_on_discrepancy and not result.ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

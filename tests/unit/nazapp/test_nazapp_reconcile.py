@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from nazbench.nazapp.producer import MANIFEST_SCHEMA
+from nazbench.nazapp.reconcile import main, reconcile
+
+
+def manifest(count: int = 8, run_id: str = "run-1") -> dict:
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "run_id": run_id,
+        "count": count,
+        "seed": 1,
+        "queue": "q",
+        "encoding": "gsm0338",
+        "id_scheme": {"first_index": 0},
+    }
+
+
+def line(msg_id, status=0, **extra) -> str:
+    return json.dumps({"msg_id": msg_id, "command_status": status, "session": "s", **extra})
+
+
+# run-1/0..7: 0,1,2 delivered once; 3 accepted twice; 4 accepted three times;
+# 5 never seen; 6 rejected twice (throttled, then queue full); 7 rejected then accepted.
+LEDGER = [
+    line("run-1/0"),
+    line("run-1/1", message_id="m1"),
+    line("run-1/2"),
+    line("run-1/3"),
+    line("run-1/3"),
+    line("run-1/4"),
+    line("run-1/4"),
+    line("run-1/4"),
+    line("run-1/6", 0x58),
+    line("run-1/6", "0x00000014"),
+    line("run-1/7", 0x58),
+    line("run-1/7"),
+    line("run-2/0"),  # another run
+    line("run-1/8"),  # beyond count
+    line("run-1/07"),  # not the canonical spelling of an index
+    line("stranger", 0),
+    line("stranger", 0),
+    line("stranger-rejected", 0x45),  # rejected unknown ids are not "unexpected"
+    line(None, 0),
+    line(None, 0x45),
+    "",
+    "not json",
+    json.dumps({"command_status": 0}),
+    json.dumps({"msg_id": "run-1/0", "command_status": "zero"}),
+]
+
+
+def test_all_categories_from_a_hand_built_ledger():
+    r = reconcile(manifest(), LEDGER)
+    assert r.delivered_once == 4  # 0, 1, 2, 7
+    assert r.duplicated == {"run-1/3": 2, "run-1/4": 3}
+    assert r.lost == ["run-1/5", "run-1/6"]
+    assert r.rejected_only == {"run-1/6": [0x58, 0x14]}
+    assert r.unexpected == {"run-2/0": 1, "run-1/8": 1, "run-1/07": 1, "stranger": 2}
+    assert r.null_msg_id_lines == 2
+    assert r.null_msg_id_accepted == 1
+    assert r.malformed_lines == 3
+    assert r.ledger_lines == 23  # blank line skipped
+    assert r.accepted_lines == 15
+    assert r.rejected_lines == 5
+    assert not r.ok
+    counts = r.counts()
+    assert counts["duplicate_extra_accepts"] == 3
+    assert counts["delivered_once"] + counts["lost"] + counts["duplicated"] == counts["expected"]
+
+
+def test_a_clean_run_is_ok():
+    r = reconcile(manifest(3), [line(f"run-1/{i}") for i in (2, 0, 1)])
+    assert r.ok
+    assert r.delivered_once == 3
+    assert (r.lost, r.duplicated, r.unexpected) == ([], {}, {})
+
+
+def test_accepts_decoded_dicts_and_bytes():
+    r = reconcile(
+        manifest(2),
+        [{"msg_id": "run-1/0", "command_status": 0}, b'{"msg_id": "run-1/1", "command_status": 0}'],
+    )
+    assert r.ok
+
+
+def test_streams_100k_lines_quickly():
+    n = 100_000
+    lines = (line(f"run-1/{i}") for i in range(n))
+    t0 = time.perf_counter()
+    r = reconcile(manifest(n), lines)
+    elapsed = time.perf_counter() - t0
+    assert r.delivered_once == n and r.ok
+    assert elapsed < 5.0
+
+
+def test_cli_text_json_gz_and_exit_codes(tmp_path: Path, capsys):
+    m = tmp_path / "manifest.json"
+    m.write_text(json.dumps(manifest()))
+    half = len(LEDGER) // 2
+    l1 = tmp_path / "ledger.jsonl"
+    l1.write_text("\n".join(LEDGER[:half]) + "\n")
+    l2 = tmp_path / "ledger.1.jsonl.gz"
+    with gzip.open(l2, "wt") as fh:
+        fh.write("\n".join(LEDGER[half:]) + "\n")
+
+    assert main(["--manifest", str(m), "--ledger", str(l1), "--ledger", str(l2), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["counts"]["delivered_once"] == 4
+    assert out["lost"] == ["run-1/5", "run-1/6"]
+    assert out["duplicated"] == {"run-1/3": 2, "run-1/4": 3}
+    assert out["rejected_only"] == {"run-1/6": [0x58, 0x14]}
+    assert out["ok"] is False
+
+    args = ["--manifest", str(m), "--ledger", str(l1), "--ledger", str(l2)]
+    assert main([*args, "--fail-on-discrepancy"]) == 1
+    text = capsys.readouterr().out
+    assert "DISCREPANCIES" in text
+    assert "lost ids: run-1/5, run-1/6" in text
+    assert "run-1/4 x3" in text
+
+
+def test_cli_unreadable_inputs(tmp_path: Path, capsys):
+    m = tmp_path / "manifest.json"
+    assert main(["--manifest", str(m), "--ledger", str(tmp_path / "l")]) == 2
+    assert "cannot read manifest" in capsys.readouterr().err
+    m.write_text(json.dumps({"schema": "other"}))
+    assert main(["--manifest", str(m), "--ledger", str(tmp_path / "l")]) == 2
+    m.write_text(json.dumps(manifest()))
+    assert main(["--manifest", str(m), "--ledger", str(tmp_path / "missing")]) == 2
+    assert "cannot read ledger" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("first_index", [0, 10])
+def test_first_index_is_honoured(first_index):
+    m = manifest(2)
+    m["id_scheme"]["first_index"] = first_index
+    r = reconcile(m, [line(f"run-1/{first_index}"), line(f"run-1/{first_index + 1}")])
+    assert r.ok
