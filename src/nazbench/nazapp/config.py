@@ -248,12 +248,13 @@ def parse_config(
     """Validate ``data`` (the decoded JSON object) and return the config.
 
     Relative paths are taken relative to ``base_dir`` (the config file's directory).
+    Keys starting with ``_`` are comments (e.g. Ansible's "managed" note) and ignored.
     Raises ``ConfigError`` naming the first bad field.
     """
     env = os.environ if env is None else env
     if not isinstance(data, dict):
         raise ConfigError("<root>", f"must be a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(k for k in set(data) - set(_FIELDS) if not str(k).startswith("_"))
     if unknown:
         raise ConfigError(unknown[0], f"unknown field (known: {', '.join(sorted(_FIELDS))})")
     values: dict[str, Any] = {}

@@ -56,6 +56,10 @@ class Result:
     null_msg_id_accepted: int = 0
     malformed_lines: int = 0
     malformed_examples: list[str] = dataclasses.field(default_factory=list)
+    # The SMSC's ledger outlives runs: lines of other runs and lines older than ``since``
+    # are counted here and otherwise left out.
+    other_run_lines: int = 0
+    before_since_lines: int = 0
 
     @property
     def ok(self) -> bool:
@@ -83,6 +87,8 @@ class Result:
             "ledger_lines": self.ledger_lines,
             "accepted_lines": self.accepted_lines,
             "rejected_lines": self.rejected_lines,
+            "other_run_lines": self.other_run_lines,
+            "before_since_lines": self.before_since_lines,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +118,8 @@ def _status(value: Any) -> int | None:
 
 
 class _Reconciler:
-    def __init__(self, manifest: dict[str, Any]) -> None:
+    def __init__(self, manifest: dict[str, Any], since: float | None = None) -> None:
+        self.since = since
         self.run_id = manifest["run_id"]
         self.count = int(manifest["count"])
         self.first = int(manifest.get("id_scheme", {}).get("first_index", 0))
@@ -121,8 +128,8 @@ class _Reconciler:
         self.rejected: dict[int, list[int]] = {}
         self.result = Result(run_id=self.run_id, expected=self.count)
 
-    def _parse(self, lineno: int, line: str | bytes | dict) -> tuple[Any, int] | None:
-        """(msg_id, command_status) of a ledger line, or None (blank or malformed)."""
+    def _parse(self, lineno: int, line: str | bytes | dict) -> tuple[Any, int, Any] | None:
+        """(msg_id, command_status, ts) of a ledger line, or None (blank or malformed)."""
         result = self.result
         if isinstance(line, dict):
             record: Any = line
@@ -147,14 +154,20 @@ class _Reconciler:
         if msg_id is not None and not isinstance(msg_id, str):
             _malformed(result, lineno, "msg_id is not a string")
             return None
-        return msg_id, status
+        return msg_id, status, record.get("ts")
 
     def record(self, lineno: int, line: str | bytes | dict) -> None:
         parsed = self._parse(lineno, line)
         if parsed is None:
             return
-        msg_id, status = parsed
+        msg_id, status, ts = parsed
         result = self.result
+        if self.since is not None and isinstance(ts, int | float) and ts < self.since:
+            result.before_since_lines += 1
+            return
+        if msg_id is not None and "/" in msg_id and not msg_id.startswith(self.prefix):
+            result.other_run_lines += 1
+            return
         ok = status == 0
         if ok:
             result.accepted_lines += 1
@@ -198,13 +211,19 @@ class _Reconciler:
         return result
 
 
-def reconcile(manifest: dict[str, Any], ledger_lines: Iterable[str | bytes | dict]) -> Result:
+def reconcile(
+    manifest: dict[str, Any],
+    ledger_lines: Iterable[str | bytes | dict],
+    since: float | None = None,
+) -> Result:
     """Classify every id of ``manifest`` (a producer manifest dict) against the ledger lines.
 
     ``ledger_lines`` may be raw JSON lines (str/bytes, blank lines skipped) or already
-    decoded dicts.
+    decoded dicts. Lines carrying another run's id, and with ``since`` (epoch seconds)
+    lines stamped earlier, are counted apart and otherwise ignored: one SMSC ledger holds
+    every run.
     """
-    reconciler = _Reconciler(manifest)
+    reconciler = _Reconciler(manifest, since)
     for lineno, line in enumerate(ledger_lines, 1):
         reconciler.record(lineno, line)
     return reconciler.finish()
@@ -247,6 +266,7 @@ def format_text(result: Result, limit: int = 20) -> str:
         f"  unexpected ids     {c['unexpected']}",
         f"  null msg_id lines  {c['null_msg_id_lines']}  (accepted: {c['null_msg_id_accepted']})",
         f"  malformed lines    {c['malformed_lines']}",
+        f"  other runs' lines  {c['other_run_lines']}  (before --since: {c['before_since_lines']})",
         f"  ledger lines       {c['ledger_lines']}  (accepted {c['accepted_lines']}, "
         f"rejected {c['rejected_lines']})",
     ]
@@ -275,6 +295,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--ledger", required=True, type=Path, action="append", help="SMSC ledger (repeatable)"
     )
+    p.add_argument(
+        "--since", type=float, default=None, help="ignore ledger lines older than this epoch"
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("--max-ids", type=int, default=20, help="ids listed per category (text)")
     p.add_argument(
@@ -293,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"reconcile: error: cannot read manifest {str(args.manifest)!r}: {exc}\n")
         return 2
     try:
-        result = reconcile(manifest, read_ledgers(args.ledger))
+        result = reconcile(manifest, read_ledgers(args.ledger), since=args.since)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         sys.stderr.write(f"reconcile: error: cannot read ledger: {exc}\n")
         return 2

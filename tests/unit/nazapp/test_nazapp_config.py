@@ -160,3 +160,10 @@ def test_not_an_object_and_not_json(tmp_path):
 def test_env_variable_is_required():
     with pytest.raises(ConfigError, match=cfgmod.CONFIG_ENV):
         load_config_from_env({})
+
+
+def test_underscore_keys_are_comments_but_typos_are_not(base):
+    cfg = parse_config({**base, "_comment": "Ansible managed"}, env={})
+    assert cfg.run_id == "run-1"
+    with pytest.raises(ConfigError, match="comment"):
+        parse_config({**base, "comment": "not a field"}, env={})

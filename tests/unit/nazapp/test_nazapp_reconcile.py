@@ -63,12 +63,13 @@ def test_all_categories_from_a_hand_built_ledger():
     assert r.duplicated == {"run-1/3": 2, "run-1/4": 3}
     assert r.lost == ["run-1/5", "run-1/6"]
     assert r.rejected_only == {"run-1/6": [0x58, 0x14]}
-    assert r.unexpected == {"run-2/0": 1, "run-1/8": 1, "run-1/07": 1, "stranger": 2}
+    assert r.unexpected == {"run-1/8": 1, "run-1/07": 1, "stranger": 2}
+    assert r.other_run_lines == 1  # run-2/0: the ledger is shared by runs
     assert r.null_msg_id_lines == 2
     assert r.null_msg_id_accepted == 1
     assert r.malformed_lines == 3
     assert r.ledger_lines == 23  # blank line skipped
-    assert r.accepted_lines == 15
+    assert r.accepted_lines == 14  # the other run's accepted line is set apart
     assert r.rejected_lines == 5
     assert not r.ok
     counts = r.counts()
@@ -144,3 +145,23 @@ def test_first_index_is_honoured(first_index):
     m["id_scheme"]["first_index"] = first_index
     r = reconcile(m, [line(f"run-1/{first_index}"), line(f"run-1/{first_index + 1}")])
     assert r.ok
+
+
+def test_other_runs_and_lines_before_since_are_set_apart():
+    manifest = {"run_id": "B", "count": 2}
+    ledger = [
+        {"ts": 5.0, "msg_id": None, "command_status": 0},  # before the run
+        {"ts": 6.0, "msg_id": "A/0", "command_status": 0},  # an earlier run
+        {"ts": 11.0, "msg_id": "B/0", "command_status": 0},
+        {"ts": 12.0, "msg_id": "B/1", "command_status": 0},
+    ]
+    result = reconcile(manifest, ledger, since=10.0)
+    counts = result.counts()
+    assert result.ok
+    assert counts["delivered_once"] == 2
+    assert counts["before_since_lines"] == 2  # the A/0 line is older than since too
+    assert counts["other_run_lines"] == 0
+    without_since = reconcile(manifest, ledger)
+    assert without_since.counts()["other_run_lines"] == 1
+    assert without_since.counts()["null_msg_id_lines"] == 1
+    assert not without_since.ok
