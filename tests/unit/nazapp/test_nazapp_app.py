@@ -65,6 +65,7 @@ def test_module_attribute_client_is_built_from_the_env_config(tmp_path, monkeypa
     assert appmod.client is client  # built once
     assert signal.getsignal(signal.SIGUSR1) == client.logger.request_reopen
     assert appmod.get_app().metrics_port
+    client.logger.flush()  # lines are written in blocks, flushed every 0.2 s
     lines = [json.loads(x) for x in (tmp_path / "naz.jsonl").read_text().splitlines()]
     assert {"sanity_check_logger", "nazbench.app.build"} <= {x["event"] for x in lines}
     assert "pw123456" not in (tmp_path / "naz.jsonl").read_text()
@@ -136,6 +137,7 @@ def test_end_to_end_queue_to_fake_smsc(redis_server, redis_client, tmp_path):
     # by itself. (receive_data may instead die with naz 0.8.1's AttributeError on
     # writer=None when the SMSC closes the socket after unbind: that is naz-cli's rc 77.)
     assert not dequeue.cancelled() and dequeue.result() == {"shutdown": "shutdown"}
+    app.logger.flush()
     records = [json.loads(x) for x in (tmp_path / "naz.jsonl").read_text().splitlines()]
     events = {r["event"] for r in records}
     assert {"naz.Client.send_data", "naz.Client.dequeue_messages", "naz.Client.shutdown"} <= events

@@ -122,6 +122,7 @@ def test_redis_stopped_mid_dequeue_then_restarted_delivers_next_message(redis_se
     assert broker.stats.recoveries == 1
     assert broker.stats.outage_seconds > 1.0
     assert recovered_after < 4.0
+    logger.flush()
     records = [json.loads(line) for line in log_path.read_text().splitlines()]
     states = [r["metadata"].get("state", "") for r in records]
     assert any("unavailable" in s for s in states)

@@ -4,6 +4,7 @@ import datetime
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import naz
@@ -37,6 +38,9 @@ def log_path(tmp_path: Path) -> Path:
 
 
 def make(log_path: Path, **kw) -> JsonLinesLogger:
+    # A write per line, so each test can read what it just logged; the buffered default
+    # has its own test below.
+    kw.setdefault("flush_interval", 0)
     kw.setdefault("client_id", "cid-1")
     kw.setdefault("run_id", "run-1")
     return JsonLinesLogger(log_path, **kw)
@@ -175,3 +179,18 @@ def test_unserialisable_values_do_not_break_the_line(log_path):
     rec = lines(log_path)[0]
     assert rec["event"] == "circular"
     assert "unserialisable" in rec["metadata"]
+
+
+def test_buffered_lines_reach_the_file_within_the_flush_interval_and_on_close(log_path):
+    logger = JsonLinesLogger(log_path, flush_interval=0.1)
+    try:
+        for i in range(50):
+            logger.info({"event": "e", "log_id": str(i)})
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and len(log_path.read_text().splitlines()) < 50:
+            time.sleep(0.02)
+        assert [r["log_id"] for r in lines(log_path)] == [str(i) for i in range(50)]
+        logger.info({"event": "last"})
+    finally:
+        logger.close()
+    assert lines(log_path)[-1]["event"] == "last"
