@@ -1,6 +1,11 @@
 import json
+import shutil
+import socket
+import subprocess
+import time
 
 import pytest
+import redis
 
 from nazbench import runstatus
 
@@ -34,3 +39,104 @@ def test_bad_run_id_is_rejected(tmp_path, capsys):
     with pytest.raises(SystemExit):
         runstatus.main(["ledger", "--ledger", str(tmp_path / "x"), "--run-id", "a b"])
     assert "run_id" in capsys.readouterr().err
+
+
+def test_timeline_state_reports_down_units_and_the_next_planned_edge(tmp_path):
+    timeline = tmp_path / "timeline.jsonl"
+    plan = {
+        "smsc": [
+            {"state": "run", "start_s": 0, "end_s": 60},
+            {"state": "stop", "start_s": 60, "end_s": 90},
+            {"state": "run", "start_s": 90, "end_s": 600, "final": True},
+        ],
+        "redis": [
+            {"state": "run", "start_s": 0, "end_s": 100},
+            {"state": "stop", "start_s": 100, "end_s": 130},
+            {"state": "run", "start_s": 130, "end_s": 600, "final": True},
+        ],
+    }
+    records = [
+        {"record": "plan", "at": 1000.0, "plan": plan},
+        {"record": "edge", "service": "smsc", "edge": "stop", "outcome": "ok", "actual_at": 1060.2},
+    ]
+    timeline.write_text("".join(json.dumps(r) + "\n" for r in records))
+    state = runstatus.timeline_state(timeline, now=1070.0)
+    assert state == {
+        "down": ["smsc"],
+        "next_edge": {"service": "smsc", "edge": "start", "in_s": 20.0},
+        "ended": False,
+    }
+    with timeline.open("a") as fh:
+        fh.write(
+            json.dumps({"record": "edge", "service": "smsc", "edge": "start", "outcome": "ok"})
+            + "\n"
+        )
+    later = runstatus.timeline_state(timeline, now=1095.0)
+    assert later["down"] == [] and later["next_edge"]["service"] == "redis"
+    with timeline.open("a") as fh:
+        fh.write(json.dumps({"record": "end", "reason": "duration"}) + "\n")
+    assert runstatus.timeline_state(timeline, now=1095.0) == {
+        "down": [],
+        "next_edge": None,
+        "ended": True,
+    }
+
+
+def test_progress_exit_code_follows_the_ledger(tmp_path, capsys):
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_text(_line("r/0", 12.0) + _line("r/1", 13.0))
+    base = ["progress", "--ledger", str(ledger), "--run-id", "r", "--exit-when-done"]
+    assert runstatus.main([*base, "--expect", "3"]) == 1
+    assert json.loads(capsys.readouterr().out)["done"] is False
+    assert runstatus.main([*base, "--expect", "2"]) == 0
+    assert json.loads(capsys.readouterr().out) | {} == {
+        "accepted": 2,
+        "unique": 2,
+        "rejected": 0,
+        "first_ts": 12.0,
+        "last_ts": 13.0,
+        "expect": 2,
+        "queue": None,
+        "done": True,
+    }
+
+
+def test_queue_length_and_purge_against_a_real_redis(tmp_path):
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (make bootstrap installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        client.lpush("q", *range(7))
+        assert runstatus.queue_length("127.0.0.1", port, None, "q") == 7
+        assert runstatus.queue_length("127.0.0.1", port, None, "q", purge=True) == 7
+        assert runstatus.queue_length("127.0.0.1", port, None, "q") == 0
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
