@@ -188,7 +188,7 @@ def test_provision_measure_restart_and_teardown(inventory, timings, torn_down_af
     timings["rtt_0"] = rtt = measure(inventory, expect=0, tolerance=5)
     assert rtt["median_ms"] < 5
 
-    playbook(inventory, "teardown.yml")
+    playbook(inventory, "teardown.yml", "-e", "lab_remove_image=false")  # -e gives a string
     assert lab_containers() == []
     assert not network_exists()
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=False).stdout
