@@ -31,12 +31,9 @@ import functools
 import gc
 import http.server
 import importlib.metadata
-import json
 import logging
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,14 +44,12 @@ from typing import Any
 
 import naz
 import prometheus_client
+from smsc_process import PASSWORD, SYSTEM_ID, Server  # benchmarks/, the script's directory
 
 from nazbench.nazapp import hook as nazhook
 from nazbench.nazapp.logger import JsonLinesLogger, level_number
 from nazbench.nazapp.producer import SOURCE_ADDR, Params, fields
 
-REPO = Path(__file__).resolve().parents[1]
-PASSWORD = "bench"  # throwaway credential of a throwaway server on loopback
-SYSTEM_ID = "nazbench"
 RUN_ID = "ovh"
 CONFIGS = ("baseline", "nazbench", "seed_hook")
 GOAL = 0.85
@@ -88,78 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ----------------------------------------------------------------------------- SMSC
-
-
-class Server:
-    """The SMSC subprocess, pinned to one core (as in smsc_capacity.py)."""
-
-    def __init__(self, workdir: Path, cpu: int) -> None:
-        self.workdir = workdir
-        self.cpu = cpu
-        self.ledger = workdir / "ledger.jsonl"
-        self.log = workdir / "smsc.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self._ledger_offset = 0
-
-    def __enter__(self) -> Server:
-        password_file = self.workdir / "password"
-        password_file.write_text(PASSWORD + "\n")
-        password_file.chmod(0o600)
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "nazbench.smsc",
-                    "--port=0",
-                    f"--system-id={SYSTEM_ID}",
-                    f"--password-file={password_file}",
-                    f"--ledger={self.ledger}",
-                ],
-                stderr=log,
-                env=env,
-            )
-        try:
-            os.sched_setaffinity(self.proc.pid, {self.cpu})
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                match = re.search(r"listening on [\d.]+:(\d+)", self.log.read_text())
-                if match:
-                    self.port = int(match.group(1))
-                    return self
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        except BaseException:
-            self.__exit__()
-            raise
-        self.__exit__()
-        raise RuntimeError(f"SMSC did not start:\n{self.log.read_text()}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def new_ledger_ids(self, expected: int) -> list[str]:
-        """msg_ids the SMSC answered since the last call (waits up to 5 s for ``expected``)."""
-        deadline = time.monotonic() + 5
-        while True:
-            with self.ledger.open("rb") as f:
-                f.seek(self._ledger_offset)
-                data = f.read()
-            end = data.rfind(b"\n") + 1
-            lines = data[:end].splitlines()
-            if len(lines) >= expected or time.monotonic() > deadline:
-                self._ledger_offset += end
-                return [json.loads(line)["msg_id"] for line in lines]
-            time.sleep(0.05)
 
 
 # ----------------------------------------------------------------------------- hooks

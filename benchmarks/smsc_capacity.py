@@ -19,24 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import re
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import naz
+from smsc_process import PASSWORD, SYSTEM_ID, Server  # benchmarks/, the script's directory
 
 from nazbench import msgid
 from nazbench.smsc import pdu
-
-REPO = Path(__file__).resolve().parents[1]
-PASSWORD = "bench"  # throwaway credential of a throwaway server on loopback
-SYSTEM_ID = "nazbench"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,62 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.batch > args.window:
         parser.error("--batch must be <= --window")
     return args
-
-
-class Server:
-    """The SMSC subprocess, pinned to one core."""
-
-    def __init__(self, workdir: Path, cpu: int) -> None:
-        self.workdir = workdir
-        self.cpu = cpu
-        self.ledger = workdir / "ledger.jsonl"
-        self.log = workdir / "smsc.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-
-    def __enter__(self) -> Server:
-        password_file = self.workdir / "password"
-        password_file.write_text(PASSWORD + "\n")
-        password_file.chmod(0o600)
-        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "nazbench.smsc",
-                    "--port=0",
-                    f"--system-id={SYSTEM_ID}",
-                    f"--password-file={password_file}",
-                    f"--ledger={self.ledger}",
-                ],
-                stderr=log,
-                env=env,
-            )
-        os.sched_setaffinity(self.proc.pid, {self.cpu})
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            match = re.search(r"listening on [\d.]+:(\d+)", self.log.read_text())
-            if match:
-                self.port = int(match.group(1))
-                return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError(f"SMSC did not start:\n{self.log.read_text()}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def ledger_lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.ledger.read_text().splitlines()]
 
 
 async def raw_client(port: int, count: int, window: int, batch: int) -> tuple[float, int]:
