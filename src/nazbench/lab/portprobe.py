@@ -1,0 +1,183 @@
+"""An independent witness of outages: poll TCP ports and record when each went down/up.
+
+The chaos loop records when it stopped and started each service; this probe, run on a
+different host (the naz client), records what the network saw, so the two can be
+compared (``compare``: drift of every timeline edge against the probe).
+
+    python3 -m nazbench.lab.portprobe watch --target smsc=10.89.154.21:2775 \\
+        --target redis=10.89.154.21:6379 --interval 0.1 --out probe.jsonl [--duration 900]
+    python3 -m nazbench.lab.portprobe compare --probe probe.jsonl --timeline t.jsonl \\
+        --map nazbench-smsc.service=smsc --map redis-server.service=redis
+
+Each connect attempt starts on its own 100 ms tick (attempts overlap when the round trip
+is longer than the interval), and a transition is stamped with the start of the first
+attempt that saw the new state. Lines: ``{"t": epoch, "target": name, "state": "up"|"down"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Target:
+    name: str
+    host: str
+    port: int
+    state: str | None = None
+    last_seen: float = 0.0  # start time of the attempt that set ``state``
+    pending: set = field(default_factory=set)
+
+
+def parse_target(text: str) -> Target:
+    """``name=host:port`` -> Target, or ValueError naming what is wrong."""
+    name, sep, address = text.partition("=")
+    host, sep2, port = address.rpartition(":")
+    if not (sep and sep2 and name and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"--target must look like name=host:port, got {text!r}")
+    return Target(name, host, int(port))
+
+
+async def _attempt(target: Target, started: float, timeout: float, out) -> None:
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(target.host, target.port), timeout
+        )
+        writer.close()
+        state = "up"
+    except (OSError, TimeoutError):
+        state = "down"
+    # Attempts overlap; only a newer attempt may change the recorded state.
+    if started >= target.last_seen and state != target.state:
+        target.state, target.last_seen = state, started
+        out.write(
+            json.dumps({"t": round(started, 3), "target": target.name, "state": state}) + "\n"
+        )
+        out.flush()
+    elif started >= target.last_seen:
+        target.last_seen = started
+
+
+async def watch(targets: list[Target], interval: float, duration: float, out) -> None:
+    """Probe every target each ``interval`` seconds until ``duration`` (0 = SIGTERM)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    deadline = time.monotonic() + duration if duration else math.inf
+    tasks: set[asyncio.Task] = set()
+    while not stop.is_set() and time.monotonic() < deadline:
+        started = time.time()
+        for target in targets:
+            task = asyncio.create_task(_attempt(target, started, max(1.0, interval * 10), out))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+    if tasks:
+        await asyncio.wait(tasks, timeout=2)
+
+
+def compare(probe_lines: list[dict], timeline_lines: list[dict], units: dict[str, str]) -> dict:
+    """Drift (probe time - chaos_loop's actual time) of every ok edge of the mapped units.
+
+    An edge is matched with the first probe transition of its target to the matching
+    state (stop -> down, start -> up) from 5 s before the edge on; unmatched edges are
+    listed. Returns counts, p50/p99/max of |drift| and the per-edge pairs.
+    """
+    transitions: dict[str, list[tuple[float, str]]] = {}
+    for rec in probe_lines:
+        transitions.setdefault(rec["target"], []).append((rec["t"], rec["state"]))
+    for series in transitions.values():
+        series.sort()
+    pairs, unmatched = [], []
+    for rec in timeline_lines:
+        if rec.get("record") != "edge" or rec.get("outcome") != "ok":
+            continue
+        target = units.get(rec["service"])
+        if target is None:
+            continue
+        want = "down" if rec["edge"] == "stop" else "up"
+        at = rec["actual_at"]
+        seen = next((t for t, s in transitions.get(target, []) if s == want and t >= at - 5), None)
+        if seen is None:
+            unmatched.append({"service": rec["service"], "edge": rec["edge"], "actual_at": at})
+        else:
+            pairs.append(
+                {
+                    "service": rec["service"],
+                    "edge": rec["edge"],
+                    "actual_at": at,
+                    "probe_at": seen,
+                    "drift_s": round(seen - at, 3),
+                }
+            )
+    drifts = sorted(abs(p["drift_s"]) for p in pairs)
+
+    def pct(q: float) -> float | None:
+        if not drifts:
+            return None
+        return drifts[max(0, math.ceil(q / 100 * len(drifts)) - 1)]
+
+    return {
+        "edges": len(pairs) + len(unmatched),
+        "matched": len(pairs),
+        "unmatched": unmatched,
+        "p50_abs_drift_s": pct(50),
+        "p99_abs_drift_s": pct(99),
+        "max_abs_drift_s": drifts[-1] if drifts else None,
+        "pairs": pairs,
+    }
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nazbench.lab.portprobe")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("watch")
+    w.add_argument("--target", action="append", required=True, help="name=host:port")
+    w.add_argument("--interval", type=float, default=0.1)
+    w.add_argument("--duration", type=float, default=0.0, help="seconds; 0 = until SIGTERM")
+    w.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("compare")
+    c.add_argument("--probe", type=Path, required=True)
+    c.add_argument("--timeline", type=Path, action="append", required=True)
+    c.add_argument("--map", action="append", required=True, help="unit=target")
+    args = parser.parse_args(argv)
+    if args.cmd == "watch":
+        try:
+            targets = [parse_target(t) for t in args.target]
+        except ValueError as exc:
+            parser.error(str(exc))
+        if args.interval <= 0 or args.duration < 0:
+            parser.error("--interval must be > 0 and --duration >= 0")
+        with args.out.open("a", encoding="utf-8") as out:
+            asyncio.run(watch(targets, args.interval, args.duration, out))
+        return 0
+    units = dict(m.split("=", 1) for m in args.map)
+    timeline = [rec for path in args.timeline for rec in _read_jsonl(path)]
+    json.dump(compare(_read_jsonl(args.probe), timeline, units), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
