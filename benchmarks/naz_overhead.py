@@ -47,6 +47,7 @@ import prometheus_client
 from smsc_process import PASSWORD, SYSTEM_ID, Server  # benchmarks/, the script's directory
 
 from nazbench.nazapp import hook as nazhook
+from nazbench.nazapp.drive import drive
 from nazbench.nazapp.logger import JsonLinesLogger, level_number
 from nazbench.nazapp.producer import SOURCE_ADDR, Params, fields
 
@@ -285,21 +286,8 @@ async def run_naz(
             )
         )
     gc.collect()
-    # connect and bind before starting the loops (started together, naz opens two
-    # connections and waits socket_timeout before sending anything)
-    await client.connect()
-    await client.tranceiver_bind()
-    tasks = [
-        asyncio.create_task(coro)
-        for coro in (client.dequeue_messages(), client.receive_data(), client.enquire_link())
-    ]
-    try:
-        await asyncio.wait_for(tally.done.wait(), timeout)
-        await client.shutdown()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    if not await drive(client, tally.done, timeout):
+        raise TimeoutError(f"naz did not finish {len(messages)} messages within {timeout} s")
     return tally
 
 

@@ -30,6 +30,7 @@ import naz
 from smsc_process import PASSWORD, SYSTEM_ID, Server  # benchmarks/, the script's directory
 
 from nazbench import msgid
+from nazbench.nazapp.drive import drive
 from nazbench.smsc import pdu
 
 
@@ -168,21 +169,8 @@ async def naz_client(port: int, count: int, log_level: str, timeout: float) -> _
                 log_id=f"naz-{i}",
             )
         )
-    # connect and bind before starting the loops (started together, naz opens two
-    # connections and waits socket_timeout before sending anything)
-    await client.connect()
-    await client.tranceiver_bind()
-    tasks = [
-        asyncio.create_task(coro)
-        for coro in (client.dequeue_messages(), client.receive_data(), client.enquire_link())
-    ]
-    try:
-        await asyncio.wait_for(hook.done.wait(), timeout)
-        await client.shutdown()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    if not await drive(client, hook.done, timeout):
+        raise TimeoutError(f"naz did not finish {count} messages within {timeout} s")
     return hook
 
 

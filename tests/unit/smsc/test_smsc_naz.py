@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import naz
 
 from nazbench import msgid
+from nazbench.nazapp.drive import drive
 from nazbench.smsc import pdu
 from nazbench.smsc.server import SmscConfig
 
@@ -57,23 +57,7 @@ async def _drive_naz(port: int, password: str, count: int, run_id: str) -> Recor
                 log_id=f"log-{i}",
             )
         )
-    # connect and bind first: started concurrently (as naz-cli does) naz opens two
-    # connections and only starts sending after socket_timeout
-    await client.connect()
-    await client.tranceiver_bind()
-    tasks = [
-        asyncio.create_task(coro)
-        for coro in (client.dequeue_messages(), client.receive_data(), client.enquire_link())
-    ]
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(hook.done.wait(), 5.0)
-        await asyncio.sleep(0.5)  # let a couple of enquire_links through
-        await client.shutdown()
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await drive(client, hook.done, 5.0, linger=0.5)  # linger: let enquire_links through
     return hook
 
 
