@@ -167,7 +167,7 @@ EXAMPLES = r"""
     run_id: "{{ nazbench_run_id }}"
     seed: 20240611
     services:
-      - unit: mock-smsc.service
+      - unit: nazbench-smsc.service
         run_min: 13m
         run_max: 16m
         stop_min: 1m
@@ -188,16 +188,19 @@ EXAMPLES = r"""
   retries: 300
   delay: 60
 
-- name: Run until the queue is drained, plus five minutes, crashing services with SIGKILL
+- name: Run until the run is delivered or drained, plus five minutes, with SIGKILL
   block:
     - name: Start the chaos loop
       chaos_loop:
         run_id: "{{ nazbench_run_id }}"
         services:
-          - unit: mock-smsc
+          - unit: nazbench-smsc
           - unit: redis-server
         action: kill
-        stop_when: test "$(redis-cli llen naz_queue)" -eq 0
+        stop_when: >-
+          /opt/nazbench/venv/bin/python -m nazbench.runstatus progress --exit-when-done
+          --ledger /var/lib/nazbench/smsc/ledger.jsonl --run-id {{ nazbench_run_id }}
+          --expect 100000 --redis-host 127.0.0.1 --redis-password-file /etc/nazbench/redis.password
         stop_when_interval: 30s
         stop_grace: 5m
         async_budget: 21600
@@ -225,7 +228,7 @@ EXAMPLES = r"""
     run_id: smoke-1
     seed: 7
     services:
-      - unit: mock-smsc.service
+      - unit: nazbench-smsc.service
         run_min: 20s
         run_max: 30s
         stop_min: 5s
@@ -244,7 +247,7 @@ plan:
   returned: always
   type: dict
   sample:
-    mock-smsc.service:
+    nazbench-smsc.service:
       - {state: run, index: 0, start_s: 0.0, end_s: 842.113, length_s: 842.113}
       - {state: stop, index: 0, start_s: 842.113, end_s: 944.5, length_s: 102.387}
       - {state: run, index: 1, start_s: 944.5, end_s: 14400.0, length_s: 13455.5, final: true}
@@ -274,7 +277,7 @@ timeline:
   sample:
     - record: edge
       run_id: paper-a-20240611
-      service: mock-smsc.service
+      service: nazbench-smsc.service
       edge: stop
       cause: plan
       window: 0
@@ -287,7 +290,7 @@ timeline:
       stderr: ""
     - record: edge
       run_id: paper-a-20240611
-      service: mock-smsc.service
+      service: nazbench-smsc.service
       edge: start
       cause: plan
       window: 0
@@ -311,7 +314,7 @@ summary:
     elapsed_s: 14400.004
     max_drift_s: 0.011
     services:
-      mock-smsc.service: {outages: 16, downtime_s: 1931.2, max_drift_s: 0.011, failed_edges: 0}
+      nazbench-smsc.service: {outages: 16, downtime_s: 1931.2, max_drift_s: 0.011, failed_edges: 0}
       redis-server.service: {outages: 15, downtime_s: 1802.7, max_drift_s: 0.009, failed_edges: 0}
 healed:
   description: Units started before the loop because a killed loop had left them stopped.
