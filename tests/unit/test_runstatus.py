@@ -1,11 +1,6 @@
 import json
-import shutil
-import socket
-import subprocess
-import time
 
 import pytest
-import redis
 
 from nazbench import runstatus
 
@@ -101,42 +96,9 @@ def test_progress_exit_code_follows_the_ledger(tmp_path, capsys):
     }
 
 
-def test_queue_length_and_purge_against_a_real_redis(tmp_path):
-
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (make bootstrap installs it)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        client.lpush("q", *range(7))
-        assert runstatus.queue_length("127.0.0.1", port, None, "q") == 7
-        assert runstatus.queue_length("127.0.0.1", port, None, "q", purge=True) == 7
-        assert runstatus.queue_length("127.0.0.1", port, None, "q") == 0
-        client.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)
+def test_queue_length_and_purge_against_a_real_redis(redis_server, redis_client):
+    redis_client.lpush("q", *range(7))
+    port = redis_server.port
+    assert runstatus.queue_length("127.0.0.1", port, None, "q") == 7
+    assert runstatus.queue_length("127.0.0.1", port, None, "q", purge=True) == 7
+    assert runstatus.queue_length("127.0.0.1", port, None, "q") == 0

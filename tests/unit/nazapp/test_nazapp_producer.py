@@ -12,8 +12,6 @@ from nazbench import msgid
 from nazbench.nazapp import producer
 from nazbench.nazapp.producer import Params, generate, main, marker_key
 
-from .conftest import free_port
-
 QUEUE = "naz_benchmarks_queue"
 
 
@@ -100,9 +98,9 @@ def test_bad_run_id_is_refused(args, redis_client, run_id, capsys):
     assert redis_client.dbsize() == 0
 
 
-def test_unreachable_redis_is_a_clear_error(tmp_path, capsys):
+def test_unreachable_redis_is_a_clear_error(tmp_path, capsys, unused_port):
     argv = ["--run-id", "r", "-n", "5", "--manifest", str(tmp_path / "m.json")]
-    assert main([*argv, "--redis-port", str(free_port())]) == producer.EXIT_REDIS
+    assert main([*argv, "--redis-port", str(unused_port)]) == producer.EXIT_REDIS
     assert "cannot reach Redis at 127.0.0.1:" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
 

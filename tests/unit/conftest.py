@@ -1,4 +1,4 @@
-"""Fixtures for the nazapp tests: a throwaway redis-server per test on an ephemeral port."""
+"""Shared unit-test fixtures: a throwaway redis-server per test on an ephemeral port."""
 
 from __future__ import annotations
 
@@ -101,3 +101,9 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client = redis_server.client()
     yield client
     client.close()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on (right now)."""
+    return free_port()
