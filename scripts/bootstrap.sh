@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv python3-apt podman runc debootstrap iptables nftables uidmap redis-server make git)
+APT_PACKAGES=(python3-venv python3-apt podman runc debootstrap iptables nftables uidmap redis-server postgresql make git)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
