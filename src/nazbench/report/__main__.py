@@ -1,0 +1,5 @@
+import sys
+
+from nazbench.report.cli import main
+
+sys.exit(main())

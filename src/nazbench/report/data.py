@@ -1,0 +1,509 @@
+"""Read a run directory (``artifacts/<run_id>/``) into one object; every input optional.
+
+What a run directory may hold (see playbooks/run_chaos.yml and collect.yml):
+
+- ``params.json`` (run parameters), ``run.json`` (run_chaos.yml's summary),
+  ``manifest.json`` (the producer's manifest), ``reconcile.json`` (its reconciliation),
+  ``versions.json`` (versions, when collect.yml writes it);
+- ``ledger.jsonl`` or ``ledger.jsonl.gz`` (the SMSC's ledger lines of the run);
+- ``timeline-<host>.jsonl`` (the chaos loop's timeline per chaos host);
+- ``errors.csv`` (the seed's error query on the ``logs`` table, with a header);
+- ``metrics/*.csv`` + ``metrics/metrics-index.json`` (nazbench.promexport), or the same
+  files directly in the run directory.
+
+A run directory needs ``params.json`` or ``run.json``; everything else that is missing is
+listed in ``RunData.missing`` and the numbers that depend on it say so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import datetime as dt
+import gzip
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from nazbench.nazapp.reconcile import _status
+
+# The logs table's columns (roles/timescaledb/files/schema.sql), in order: what
+# ``SELECT * FROM logs`` exports.
+LOG_COLUMNS = (
+    "timestamp",
+    "event",
+    "stage",
+    "client_id",
+    "log_id",
+    "error",
+    "metadata",
+    "run_id",
+    "level",
+    "source_host",
+    "source_file",
+    "source_offset",
+    "shipped_at",
+)
+
+SERVICE_NAMES = {"nazbench-smsc.service": "SMSC", "redis-server.service": "Redis"}
+
+
+class RunDirError(Exception):
+    """The directory is not a run directory (missing, or no params.json / run.json)."""
+
+
+def service_name(unit: str) -> str:
+    return SERVICE_NAMES.get(unit, unit.removesuffix(".service"))
+
+
+@dataclasses.dataclass
+class Outage:
+    """One stop → start of one service, from the chaos timeline (actual times)."""
+
+    unit: str
+    host: str
+    number: int  # 1-based per service, in time order
+    window: int | None
+    stop_at: float
+    start_at: float | None  # None: the timeline never saw it start again
+    start_cause: str | None = None
+
+    @property
+    def service(self) -> str:
+        return service_name(self.unit)
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} outage {self.number}"
+
+    def end(self, fallback: float) -> float:
+        return self.start_at if self.start_at is not None else max(fallback, self.stop_at)
+
+
+@dataclasses.dataclass
+class LedgerEntry:
+    ts: float
+    index: int  # position of the id in the run (manifest index), -1 when not parseable
+    accepted: bool
+
+
+@dataclasses.dataclass
+class ErrorRow:
+    ts: float | None
+    event: str
+    error: str
+    log_id: str
+    stage: str
+    run_id: str
+
+
+@dataclasses.dataclass
+class Series:
+    """One metric CSV of nazbench.promexport: rows of (timestamp, value, labels)."""
+
+    name: str
+    rows: list[tuple[float, float, dict[str, str]]]
+
+    def by_labels(self) -> dict[tuple, list[tuple[float, float]]]:
+        out: dict[tuple, list[tuple[float, float]]] = {}
+        for t, v, labels in self.rows:
+            out.setdefault(tuple(sorted(labels.items())), []).append((t, v))
+        for points in out.values():
+            points.sort()
+        return out
+
+
+@dataclasses.dataclass
+class RunData:
+    dir: Path
+    run_id: str
+    params: dict | None = None
+    run: dict | None = None
+    manifest: dict | None = None
+    reconcile_json: dict | None = None
+    versions: dict | None = None
+    ledger_path: Path | None = None
+    ledger_lines: list[str] | None = None
+    ledger: list[LedgerEntry] = dataclasses.field(default_factory=list)
+    timeline_paths: list[Path] = dataclasses.field(default_factory=list)
+    timeline: list[dict] = dataclasses.field(default_factory=list)
+    outages: list[Outage] = dataclasses.field(default_factory=list)
+    errors_path: Path | None = None
+    errors: list[ErrorRow] | None = None
+    errors_other_runs: int = 0
+    metrics_dir: Path | None = None
+    metrics_index: dict | None = None
+    metrics: dict[str, Series] = dataclasses.field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name, info in self.inputs.items() if not info["present"]]
+
+    @property
+    def since(self) -> float | None:
+        """The --since run_chaos.yml gave the reconciliation: the run's start."""
+        value = (self.run or {}).get("started_at")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def experiment(self) -> str | None:
+        return (self.params or {}).get("experiment") or (self.run or {}).get("experiment")
+
+    @property
+    def profile(self) -> str | None:
+        return (self.params or {}).get("profile") or (self.run or {}).get("profile")
+
+    @property
+    def expected(self) -> int | None:
+        for source, key in ((self.manifest, "count"), (self.params, "message_count")):
+            if source and isinstance(source.get(key), int | str) and str(source[key]).isdigit():
+                return int(source[key])
+        messages = (self.run or {}).get("messages")
+        return (
+            int(messages) if isinstance(messages, int | str) and str(messages).isdigit() else None
+        )
+
+    @property
+    def accepted(self) -> list[LedgerEntry]:
+        return [e for e in self.ledger if e.accepted]
+
+    def t0(self) -> float | None:
+        """Time zero of the plots: the run's start, else the first ledger line."""
+        if self.since is not None:
+            return self.since
+        started = (self.manifest or {}).get("started_at")
+        if isinstance(started, str):
+            try:
+                return parse_ts(started)
+            except ValueError:
+                pass
+        return self.ledger[0].ts if self.ledger else None
+
+    def t_end(self) -> float | None:
+        """End of the plots: the latest of ledger, outages, timeline end, run duration."""
+        candidates = [e.ts for e in self.ledger[-1:]]
+        candidates += [o.start_at or o.stop_at for o in self.outages]
+        candidates += [r["at"] for r in self.timeline if r.get("record") == "end" and "at" in r]
+        t0 = self.t0()
+        duration = (self.run or {}).get("duration_s")
+        if t0 is not None and isinstance(duration, int | float):
+            candidates.append(t0 + float(duration))
+        return max(candidates) if candidates else None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_ts(text: str) -> float:
+    """Epoch seconds from epoch text or ISO 8601 / PostgreSQL timestamptz text."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    norm = text.replace("Z", "+00:00")
+    # PostgreSQL prints offsets as +00 or +05:30; fromisoformat wants +HH:MM
+    if len(norm) >= 3 and norm[-3] in "+-" and norm[-2:].isdigit():
+        norm += ":00"
+    when = dt.datetime.fromisoformat(norm)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise RunDirError(f"{path} is not valid JSON: {exc}") from None
+    return data if isinstance(data, dict) else None
+
+
+def _index_of(msg_id: Any, prefix: str, first: int) -> int:
+    if not isinstance(msg_id, str) or not msg_id.startswith(prefix):
+        return -1
+    tail = msg_id[len(prefix) :]
+    return int(tail) - first if tail.isascii() and tail.isdigit() else -1
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load(run_dir: str | Path) -> RunData:
+    """Everything a run directory holds; raises RunDirError when it is not one."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunDirError(f"run directory {str(path)!r} does not exist")
+    params = _read_json(path / "params.json")
+    run = _read_json(path / "run.json")
+    if params is None and run is None:
+        raise RunDirError(f"{path} has neither params.json nor run.json: not a run directory")
+    run_id = str((params or {}).get("run_id") or (run or {}).get("run_id") or path.name)
+    data = RunData(dir=path, run_id=run_id, params=params, run=run)
+
+    def note(name: str, file: Path | None, present: bool, why: str | None = None) -> None:
+        entry: dict[str, Any] = {"present": present}
+        if file is not None:
+            entry["path"] = file.name if file.parent == path else str(file.relative_to(path))
+        if why:
+            entry["note"] = why
+        data.inputs[name] = entry
+
+    note("params", path / "params.json", params is not None)
+    note("run", path / "run.json", run is not None)
+    for name in ("manifest", "reconcile", "versions"):
+        value = _read_json(path / f"{name}.json")
+        setattr(data, "reconcile_json" if name == "reconcile" else name, value)
+        note(name, path / f"{name}.json", value is not None)
+    _load_ledger(data, note)
+    _load_timeline(data, note)
+    _load_errors(data, note)
+    _load_metrics(data, note)
+    return data
+
+
+def _load_ledger(data: RunData, note) -> None:
+    path = data.dir / "ledger.jsonl"
+    if not path.exists() and (data.dir / "ledger.jsonl.gz").exists():
+        path = data.dir / "ledger.jsonl.gz"
+    if not path.exists():
+        note("ledger", path, False)
+        return
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        lines = fh.readlines()
+    data.ledger_path, data.ledger_lines = path, lines
+    note("ledger", path, True)
+    prefix = f"{data.run_id}/"
+    first = int(((data.manifest or {}).get("id_scheme") or {}).get("first_index", 0))
+    since = data.since
+    for line in lines:
+        if prefix not in line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(rec, dict):
+            continue
+        ts, status = rec.get("ts"), _status(rec.get("command_status"))
+        if not isinstance(ts, int | float) or status is None:
+            continue
+        if since is not None and ts < since:
+            continue
+        index = _index_of(rec.get("msg_id"), prefix, first)
+        if index < 0:
+            continue
+        data.ledger.append(LedgerEntry(float(ts), index, status == 0))
+    data.ledger.sort(key=lambda e: e.ts)
+
+
+def _load_timeline(data: RunData, note) -> None:
+    paths = sorted(data.dir.glob("timeline-*.jsonl"))
+    if not paths and (data.dir / "timeline.jsonl").exists():
+        paths = [data.dir / "timeline.jsonl"]
+    data.timeline_paths = paths
+    if not paths:
+        why = "experiment B: no chaos" if data.experiment == "B" else None
+        note("timeline", data.dir / "timeline-<host>.jsonl", False, why)
+        return
+    note("timeline", paths[0], True)
+    data.inputs["timeline"]["paths"] = [p.name for p in paths]
+    edges = []
+    for path in paths:
+        host = path.stem.removeprefix("timeline-") if path.stem != "timeline" else "?"
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(rec, dict):
+                    continue
+                if rec.get("run_id") not in (None, data.run_id):
+                    continue
+                rec["_host"] = host
+                data.timeline.append(rec)
+                if (
+                    rec.get("record") == "edge"
+                    and rec.get("outcome") == "ok"
+                    and rec.get("cause") != "leftover"
+                    and isinstance(rec.get("actual_at"), int | float)
+                ):
+                    edges.append(rec)
+    edges.sort(key=lambda r: r["actual_at"])
+    open_stops: dict[tuple[str, str], dict] = {}
+    numbers: dict[str, int] = {}
+    for rec in edges:
+        key = (rec["_host"], rec["service"])
+        if rec["edge"] == "stop" and key not in open_stops:
+            open_stops[key] = rec
+        elif rec["edge"] == "start" and key in open_stops:
+            stop = open_stops.pop(key)
+            numbers[rec["service"]] = numbers.get(rec["service"], 0) + 1
+            data.outages.append(
+                Outage(
+                    unit=rec["service"],
+                    host=rec["_host"],
+                    number=numbers[rec["service"]],
+                    window=stop.get("window"),
+                    stop_at=float(stop["actual_at"]),
+                    start_at=float(rec["actual_at"]),
+                    start_cause=rec.get("cause"),
+                )
+            )
+    for (host, unit), stop in sorted(open_stops.items(), key=lambda kv: kv[1]["actual_at"]):
+        numbers[unit] = numbers.get(unit, 0) + 1
+        data.outages.append(
+            Outage(unit, host, numbers[unit], stop.get("window"), float(stop["actual_at"]), None)
+        )
+        data.notes.append(
+            f"{service_name(unit)} outage {numbers[unit]}: the timeline has no start after "
+            "its stop (shaded to the end of the run)."
+        )
+    data.outages.sort(key=lambda o: (o.stop_at, o.unit))
+
+
+def _load_errors(data: RunData, note) -> None:
+    path = data.dir / "errors.csv"
+    if not path.exists():
+        note("errors", path, False)
+        return
+    data.errors_path = path
+    rows: list[ErrorRow] = []
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            columns, pending = list(LOG_COLUMNS), []
+        elif "event" in header and "error" in header:
+            columns, pending = [h.strip() for h in header], []
+        else:  # the seed's COPY without HEADER: the table's column order
+            columns, pending = list(LOG_COLUMNS), [header]
+        for raw in [*pending, *reader]:
+            if not raw:
+                continue
+            rec = dict(zip(columns, raw, strict=False))
+            run_id = rec.get("run_id") or ""
+            if run_id and run_id != data.run_id:
+                data.errors_other_runs += 1
+                continue
+            try:
+                ts = parse_ts(rec.get("timestamp") or "")
+            except ValueError:
+                ts = None
+            rows.append(
+                ErrorRow(
+                    ts=ts,
+                    event=rec.get("event") or "",
+                    error=rec.get("error") or "",
+                    log_id=rec.get("log_id") or "",
+                    stage=rec.get("stage") or "",
+                    run_id=run_id,
+                )
+            )
+    rows.sort(key=lambda r: (r.ts is None, r.ts or 0.0))
+    data.errors = rows
+    note("errors", path, True)
+    if data.errors_other_runs:
+        data.notes.append(
+            f"errors.csv holds {data.errors_other_runs} rows of other runs; they are left out."
+        )
+
+
+# what the report reads from nazbench.promexport's output
+METRICS = (
+    "naz_rss_bytes",
+    "naz_submit_sm_rate",
+    "naz_submit_sm_resp_rate",
+    "queue_length",
+    "naz_dequeued_total",
+    "host_memory_available_bytes",
+    "host_cpu_busy_ratio",
+)
+
+
+def _load_metrics(data: RunData, note) -> None:
+    candidates = [data.dir / "metrics", data.dir]
+    mdir = next((d for d in candidates if (d / "metrics-index.json").exists()), None)
+    if mdir is None:
+        mdir = next(
+            (d for d in candidates if any((d / f"{m}.csv").exists() for m in METRICS)), None
+        )
+    data.metrics_dir = mdir
+    if mdir is None:
+        note("metrics", data.dir / "metrics", False)
+        return
+    data.metrics_index = _read_json(mdir / "metrics-index.json")
+    note("metrics", mdir / "metrics-index.json", True)
+    for name in METRICS:
+        path = mdir / f"{name}.csv"
+        if not path.exists():
+            continue
+        rows = []
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            for rec in reader:
+                try:
+                    t, v = float(rec.pop("timestamp")), float(rec.pop("value"))
+                except (TypeError, ValueError, KeyError):
+                    continue
+                if math.isfinite(t) and math.isfinite(v):
+                    rows.append((t, v, {k: val for k, val in rec.items() if k}))
+        if rows:
+            data.metrics[name] = Series(name, rows)
+    data.inputs["metrics"]["series"] = sorted(data.metrics)
+
+
+def known_runs(root: str | Path) -> list[dict[str, Any]]:
+    """Run directories under ``root``: id, date, profile, experiment, messages, report."""
+    out = []
+    root = Path(root)
+    if not root.is_dir():
+        return out
+    for path in sorted(root.iterdir()):
+        if not path.is_dir():
+            continue
+        try:
+            params, run = _read_json(path / "params.json"), _read_json(path / "run.json")
+        except RunDirError:
+            continue
+        if params is None and run is None:
+            continue
+        started = (run or {}).get("started_at")
+        if not isinstance(started, int | float):
+            manifest_started = None
+            with contextlib.suppress(RunDirError):
+                manifest_started = (_read_json(path / "manifest.json") or {}).get("started_at")
+            try:
+                started = parse_ts(manifest_started) if manifest_started else None
+            except ValueError:
+                started = None
+        if started is None:
+            started = (path / ("params.json" if params else "run.json")).stat().st_mtime
+        out.append(
+            {
+                "run_id": (params or {}).get("run_id") or (run or {}).get("run_id") or path.name,
+                "dir": str(path),
+                "date": iso(float(started)),
+                "profile": (params or {}).get("profile") or (run or {}).get("profile"),
+                "experiment": (params or {}).get("experiment") or (run or {}).get("experiment"),
+                "messages": (params or {}).get("message_count") or (run or {}).get("messages"),
+                "has_run_json": run is not None,
+                "has_report": (path / "report.html").exists(),
+            }
+        )
+    out.sort(key=lambda r: r["date"] or "")
+    return out

@@ -1,0 +1,513 @@
+"""The numbers of a run (summary.json), derived from ledger, manifest, timeline and the rest.
+
+Message accounting is :func:`nazbench.nazapp.reconcile.reconcile` on the same manifest,
+ledger lines and ``--since`` (run.json's ``started_at``) that run_chaos.yml gives the
+reconciliation CLI, so lost/duplicated are the CLI's by construction.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import time
+from typing import Any
+
+from nazbench import __version__ as NAZBENCH_VERSION
+from nazbench.nazapp.reconcile import Result, reconcile
+from nazbench.report.data import Outage, RunData, iso, service_name
+
+SCHEMA = "nazbench-summary/1"
+BUCKET_S = 10.0
+MB = 1e6
+
+LOST_POPPED = "popped, lost in flight"
+LOST_QUEUED = "never popped (still queued at the end)"
+LOST_UNKNOWN = "unknown: popped and lost, or still queued"
+LOST_REJECTED = "rejected by the SMSC"
+
+
+def reconcile_run(data: RunData) -> Result | None:
+    """The reconciliation of the run, exactly as run_chaos.yml's CLI call computes it."""
+    if data.manifest is None or data.ledger_lines is None:
+        return None
+    return reconcile(data.manifest, data.ledger_lines, since=data.since)
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for lo, hi in sorted(intervals):
+        if hi <= lo:
+            continue
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def overlap(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
+    return sum(max(0.0, min(b, hi) - max(a, lo)) for a, b in intervals)
+
+
+def inside(intervals: list[tuple[float, float]], t: float) -> bool:
+    return any(a <= t < b for a, b in intervals)
+
+
+def outage_intervals(data: RunData, unit: str | None = None) -> list[tuple[float, float]]:
+    end = data.t_end() or 0.0
+    return merge([(o.stop_at, o.end(end)) for o in data.outages if unit is None or o.unit == unit])
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def throughput_buckets(data: RunData, bucket_s: float = BUCKET_S) -> list[tuple[float, float]]:
+    """(bucket start, accepted submit_sm per second) from the ledger, t0-aligned."""
+    t0, t_end = data.t0(), data.t_end()
+    if t0 is None or t_end is None:
+        return []
+    n = int((t_end - t0) // bucket_s) + 1
+    counts = [0] * n
+    for e in data.accepted:
+        i = int((e.ts - t0) // bucket_s)
+        if 0 <= i < n:
+            counts[i] += 1
+    return [(t0 + i * bucket_s, c / bucket_s) for i, c in enumerate(counts)]
+
+
+def _first_accept_after(accepted_ts: list[float], t: float) -> float | None:
+    i = bisect.bisect_right(accepted_ts, t)
+    return accepted_ts[i] if i < len(accepted_ts) else None
+
+
+def outages_summary(data: RunData) -> list[dict[str, Any]]:
+    """Per outage: times, duration, deliveries during it and the recovery time after it.
+
+    Recovery = the service's start (timeline, actual) → the first submit_sm the SMSC
+    accepted after it (ledger). For Redis that is the first successful delivery after it.
+    """
+    accepted_ts = [e.ts for e in data.accepted]
+    end = data.t_end() or 0.0
+    empty_at = queue_evidence(data)["empty_at"]
+    out = []
+    for o in data.outages:
+        o_end = o.end(end)
+        first = _first_accept_after(accepted_ts, o.start_at) if o.start_at is not None else None
+        entry: dict[str, Any] = {
+            "label": o.label,
+            "service": o.service,
+            "unit": o.unit,
+            "host": o.host,
+            "number": o.number,
+            "window": o.window,
+            "stop_at": o.stop_at,
+            "start_at": o.start_at,
+            "stop_iso": iso(o.stop_at),
+            "start_iso": iso(o.start_at),
+            "duration_s": round(o_end - o.stop_at, 3),
+            "delivered_during": sum(1 for t in accepted_ts if o.stop_at <= t < o_end),
+            "first_delivery_after": first,
+            "recovery_s": round(first - o.start_at, 3) if first is not None else None,
+            "recovery_note": None,
+            "overlaps": [
+                p.label
+                for p in data.outages
+                if p is not o and p.stop_at < o_end and o.stop_at < p.end(end)
+            ],
+        }
+        if o.start_at is None:
+            entry["recovery_note"] = "the timeline never saw the service start again"
+        elif first is None:
+            remaining = (data.expected or 0) - len({e.index for e in data.accepted})
+            if accepted_ts and remaining <= 0:
+                entry["recovery_note"] = "no delivery after it: every message was delivered"
+            elif empty_at is not None and empty_at <= o.start_at:
+                entry["recovery_note"] = (
+                    "no delivery after it: the queue was already empty (the rest were lost)"
+                )
+            else:
+                entry["recovery_note"] = "no delivery after it (nothing was accepted later)"
+        elif first is not None:
+            blockers = [
+                p.label
+                for p in data.outages
+                if p is not o and p.stop_at < first and p.end(end) > o.start_at
+            ]
+            if blockers:
+                entry["recovery_note"] = "includes time " + ", ".join(blockers) + " was down"
+        out.append(entry)
+    return out
+
+
+def goodput(data: RunData) -> dict[str, Any]:
+    """Accepted msg/s inside and outside outages, over first → last accepted submit_sm."""
+    acc = data.accepted
+    if not acc:
+        return {"span": None, "note": "no accepted submit_sm in the ledger"}
+    lo, hi = acc[0].ts, acc[-1].ts
+    span = hi - lo
+    union = outage_intervals(data)
+    inside_s = overlap(union, lo, hi)
+    outside_s = span - inside_s
+    n_in = sum(1 for e in acc if inside(union, e.ts))
+    n_out = len(acc) - n_in
+    per_service = {}
+    for unit in sorted({o.unit for o in data.outages}):
+        ivs = outage_intervals(data, unit)
+        secs = overlap(ivs, lo, hi)
+        n = sum(1 for e in acc if inside(ivs, e.ts))
+        per_service[service_name(unit)] = {
+            "inside_s": round(secs, 3),
+            "delivered_inside": n,
+            "goodput_inside_msg_per_s": round(n / secs, 3) if secs > 0 else None,
+        }
+    return {
+        "span": [lo, hi],
+        "span_s": round(span, 3),
+        "overall_msg_per_s": round(len(acc) / span, 3) if span > 0 else None,
+        "inside_s": round(inside_s, 3),
+        "outside_s": round(outside_s, 3),
+        "delivered_inside": n_in,
+        "delivered_outside": n_out,
+        "goodput_inside_msg_per_s": round(n_in / inside_s, 3) if inside_s > 0 else None,
+        "goodput_outside_msg_per_s": round(n_out / outside_s, 3) if outside_s > 0 else None,
+        "per_service": per_service,
+        "note": "inside = any chaos service down; accepted submit_sm (ledger) per second",
+    }
+
+
+def queue_evidence(data: RunData) -> dict[str, Any]:
+    """What the run tells about the queue at its end (to tell lost from never sent)."""
+    ev: dict[str, Any] = {"empty_at": None, "length_at_end": None, "source": None}
+    series = data.metrics.get("queue_length")
+    if series and series.rows:
+        last = max(series.rows, key=lambda r: r[0])
+        ev.update(length_at_end=int(last[1]), at=last[0], source="metrics queue_length")
+        if last[1] == 0:
+            ev["empty_at"] = last[0]
+        return ev
+    for key in ("queue_end", "queue_length_end"):
+        value = (data.run or {}).get(key)
+        if isinstance(value, int):
+            ev.update(length_at_end=value, source=f"run.json {key}")
+            return ev
+    # The chaos loop's stop_when (run_chaos.yml) is "all delivered or the queue empty";
+    # with Redis checked and fewer than all delivered, it fired because the queue was empty.
+    plan = next((r for r in data.timeline if r.get("record") == "plan"), None)
+    fired = [r for r in data.timeline if r.get("record") == "stop_when" and r.get("rc") == 0]
+    delivered = len({e.index for e in data.accepted})
+    expected = data.expected
+    if (
+        plan
+        and fired
+        and "--redis-host" in str(plan.get("stop_when") or "")
+        and expected is not None
+        and delivered < expected
+    ):
+        ev.update(
+            empty_at=fired[0]["at"],
+            length_at_end=0,
+            source="timeline stop_when (queue empty while messages were undelivered)",
+        )
+    return ev
+
+
+def lost_detail(data: RunData, result: Result) -> list[dict[str, Any]]:
+    """Each lost message: why we think it was lost and when it was sent (bracketed).
+
+    The queue is FIFO (producer LPUSH in index order, naz BRPOP) with one consumer, so a
+    lost message was popped between the last accepted message before it and the first
+    accepted message after it; the SMSC's times of those two bracket its send time.
+    """
+    first = int(((data.manifest or {}).get("id_scheme") or {}).get("first_index", 0))
+    prefix = f"{data.run_id}/"
+    acc_by_index: dict[int, float] = {}
+    for e in data.accepted:
+        acc_by_index.setdefault(e.index, e.ts)
+    indices = sorted(acc_by_index)
+    max_accepted = indices[-1] if indices else -1
+    ev = queue_evidence(data)
+    count = data.expected or 0
+    queued_from = None
+    if ev["length_at_end"] is not None:
+        queued_from = count - ev["length_at_end"]  # the last Q indices never left the queue
+    end = data.t_end()
+    errors_by_index: dict[int, list] = collections.defaultdict(list)
+    for row in data.errors or []:
+        head = row.log_id.split("-", 1)[0]
+        if head.isdigit():
+            errors_by_index[int(head) - first].append(row)
+    out = []
+    for msg_id in result.lost:
+        index = int(msg_id[len(prefix) :]) - first
+        pos = bisect.bisect_left(indices, index)
+        prev_ts = acc_by_index[indices[pos - 1]] if pos > 0 else None
+        next_ts = acc_by_index[indices[pos]] if pos < len(indices) else None
+        if msg_id in result.rejected_only:
+            cls = LOST_REJECTED
+        elif index < max_accepted:
+            cls = LOST_POPPED
+        elif queued_from is not None:
+            cls = LOST_QUEUED if index >= queued_from else LOST_POPPED
+        else:
+            cls = LOST_UNKNOWN
+        lo = prev_ts if prev_ts is not None else data.t0()
+        hi = next_ts if next_ts is not None else end
+        overlapping: list[Outage] = []
+        # Only a message known to have been popped has a send time to place in an outage.
+        if lo is not None and hi is not None and cls in (LOST_POPPED, LOST_REJECTED):
+            overlapping = [o for o in data.outages if o.stop_at <= hi and o.end(end or hi) >= lo]
+        attributed = None
+        if overlapping:
+            active = [o for o in overlapping if o.stop_at <= lo]
+            attributed = active[-1] if active else min(overlapping, key=lambda o: o.stop_at)
+        out.append(
+            {
+                "msg_id": msg_id,
+                "index": index + first,
+                "class": cls,
+                "sent_after": prev_ts,
+                "sent_before": next_ts,
+                "outage": attributed.label if attributed else None,
+                "outages_overlapping": [o.label for o in overlapping],
+                "rejected_statuses": result.rejected_only.get(msg_id),
+                "errors": [
+                    {"timestamp": iso(r.ts), "event": r.event, "error": r.error, "log_id": r.log_id}
+                    for r in errors_by_index.get(index, [])[:5]
+                ],
+            }
+        )
+    return out
+
+
+def errors_summary(data: RunData) -> dict[str, Any]:
+    if data.errors is None:
+        return {"source": None, "note": "no errors.csv in the run directory"}
+    by_error = collections.Counter(r.error for r in data.errors)
+    by_event = collections.Counter(r.event for r in data.errors)
+    union = outage_intervals(data)
+    during = sum(1 for r in data.errors if r.ts is not None and inside(union, r.ts))
+    t0 = data.t0()
+    per_minute: collections.Counter = collections.Counter()
+    if t0 is not None:
+        for r in data.errors:
+            if r.ts is not None:
+                per_minute[int((r.ts - t0) // 60)] += 1
+    return {
+        "source": data.errors_path.name if data.errors_path else None,
+        "rows": len(data.errors),
+        "rows_of_other_runs_left_out": data.errors_other_runs,
+        "during_outages": during,
+        "outside_outages": len(data.errors) - during,
+        "distinct_errors": len(by_error),
+        "by_error": [{"error": e, "count": n} for e, n in by_error.most_common(25)],
+        "by_event": dict(by_event.most_common()),
+        "peak_per_minute": max(per_minute.values()) if per_minute else 0,
+    }
+
+
+def _series_stats(data: RunData, name: str) -> dict[str, Any] | None:
+    series = data.metrics.get(name)
+    if not series:
+        return None
+    groups = series.by_labels()
+    out = {}
+    for key, points in groups.items():
+        vals = [v for _, v in points]
+        out[",".join(f"{k}={v}" for k, v in key) or "all"] = {
+            "first": vals[0],
+            "last": vals[-1],
+            "min": min(vals),
+            "max": max(vals),
+            "mean": sum(vals) / len(vals),
+        }
+    return out
+
+
+def naz_summary(data: RunData) -> dict[str, Any]:
+    run = data.run or {}
+    restarts = run.get("naz_restarts")
+    out: dict[str, Any] = {
+        "restarts": restarts if isinstance(restarts, int) else "unknown",
+        "restarts_source": "run.json naz_restarts" if isinstance(restarts, int) else None,
+    }
+    series = data.metrics.get("naz_rss_bytes")
+    if series and series.rows:
+        pts = sorted((t, v) for t, v, _ in series.rows)
+        vals = [v for _, v in pts]
+        out.update(
+            rss_start_mb=round(vals[0] / MB, 2),
+            rss_end_mb=round(vals[-1] / MB, 2),
+            rss_min_mb=round(min(vals) / MB, 2),
+            rss_max_mb=round(max(vals) / MB, 2),
+            rss_source="metrics naz_rss_bytes",
+        )
+    elif isinstance(run.get("naz_rss_start_bytes"), int | float):
+        start, end = run["naz_rss_start_bytes"], run.get("naz_rss_end_bytes")
+        out.update(
+            rss_start_mb=round(start / MB, 2),
+            rss_end_mb=round(end / MB, 2) if isinstance(end, int | float) and end else None,
+            rss_min_mb=None,
+            rss_max_mb=None,
+            rss_source="run.json naz_rss_start_bytes/naz_rss_end_bytes (two samples)",
+        )
+    else:
+        out.update(rss_start_mb=None, rss_end_mb=None, rss_source=None)
+    dq = data.metrics.get("naz_dequeued_total")
+    if dq and dq.rows:
+        out["dequeued_at_end"] = int(max(dq.rows, key=lambda r: r[0])[1])
+    return out
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def _fmt_lost(lost: list[dict[str, Any]]) -> str:
+    if not lost:
+        return "0 lost"
+    groups = []
+    popped = [x for x in lost if x["class"] == LOST_POPPED]
+    if popped:
+        by_outage = collections.Counter(x["outage"] or "outside any outage" for x in popped)
+        if len(by_outage) == 1:
+            where = f"all at {next(iter(by_outage))}"
+        else:
+            where = ", ".join(f"{n} at {k}" for k, n in sorted(by_outage.items()))
+        groups.append(f"{len(popped)} popped and lost in flight: {where}")
+    rejected = [x for x in lost if x["class"] == LOST_REJECTED]
+    if rejected:
+        groups.append(f"{len(rejected)} rejected by the SMSC")
+    queued = sum(1 for x in lost if x["class"] == LOST_QUEUED)
+    if queued:
+        groups.append(f"{queued} never left the queue")
+    unknown = sum(1 for x in lost if x["class"] == LOST_UNKNOWN)
+    if unknown:
+        groups.append(f"{unknown} after the last delivery, popped or still queued: not recorded")
+    return f"{len(lost)} lost ({'; '.join(groups)})"
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    m = summary["messages"]
+    parts = []
+    if m.get("delivered_once") is None:
+        parts.append("message accounting unavailable (" + m.get("note", "no data") + ")")
+    else:
+        parts.append(f"naz delivered {m['delivered_once']}/{m['queued']} once")
+        parts.append(_fmt_lost(summary["lost"]))
+        parts.append(f"{m['duplicated']} duplicated")
+        if m.get("unexpected"):
+            parts.append(f"{m['unexpected']} unexpected ids")
+    naz = summary["naz"]
+    if naz.get("rss_start_mb") is not None and naz.get("rss_end_mb") is not None:
+        parts.append(f"RSS {naz['rss_start_mb']:.1f}→{naz['rss_end_mb']:.1f} MB")
+    recov = [o for o in summary["outages"] if o["recovery_s"] is not None]
+    if recov:
+        worst = max(recov, key=lambda o: o["recovery_s"])
+        parts.append(f"slowest recovery {worst['recovery_s']:.1f} s ({worst['label']})")
+    elif summary["outages"]:
+        parts.append(f"{len(summary['outages'])} outages")
+    else:
+        parts.append("no outages")
+    parts.append(f"naz restarts: {naz['restarts']}")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- all
+
+
+def build_summary(data: RunData) -> dict[str, Any]:
+    result = reconcile_run(data)
+    messages: dict[str, Any]
+    lost: list[dict[str, Any]] = []
+    if result is None:
+        why = "no manifest.json" if data.manifest is None else "no ledger"
+        messages = {"queued": data.expected, "delivered_once": None, "note": why}
+        if data.reconcile_json:
+            messages["reconcile_json_counts"] = data.reconcile_json.get("counts")
+    else:
+        counts = result.counts()
+        lost = lost_detail(data, result)
+        by_class = collections.Counter(x["class"] for x in lost)
+        agrees = None
+        if data.reconcile_json and "counts" in data.reconcile_json:
+            agrees = data.reconcile_json["counts"] == counts and sorted(
+                data.reconcile_json.get("lost", [])
+            ) == sorted(result.lost)
+        messages = {
+            "queued": counts["expected"],
+            "delivered_once": counts["delivered_once"],
+            "lost": counts["lost"],
+            "lost_popped": by_class[LOST_POPPED],
+            "lost_never_popped": by_class[LOST_QUEUED],
+            "lost_unknown": by_class[LOST_UNKNOWN],
+            "lost_rejected": by_class[LOST_REJECTED],
+            "duplicated": counts["duplicated"],
+            "duplicate_extra_accepts": counts["duplicate_extra_accepts"],
+            "unexpected": counts["unexpected"],
+            "reconcile": counts,
+            "duplicated_ids": result.duplicated,
+            "since": data.since,
+            "reconcile_json_agrees": agrees,
+        }
+    t0, t_end = data.t0(), data.t_end()
+    buckets = throughput_buckets(data)
+    rates = [r for _, r in buckets]
+    params = data.params or {}
+    summary: dict[str, Any] = {
+        "schema": SCHEMA,
+        "run_id": data.run_id,
+        "generated_at": iso(time.time()),
+        "generator": f"nazbench {NAZBENCH_VERSION}",
+        "run": {
+            "experiment": data.experiment,
+            "profile": data.profile,
+            "started_at": data.since,
+            "t0": t0,
+            "t0_iso": iso(t0),
+            "t_end": t_end,
+            "duration_s": (data.run or {}).get("duration_s"),
+            "chaos_seed": params.get("chaos_seed"),
+            "end_reason": next(
+                (r.get("reason") for r in data.timeline if r.get("record") == "end"), None
+            ),
+        },
+        "params": data.params,
+        "versions": data.versions,
+        "producer": (data.manifest or {}).get("producer"),
+        "messages": messages,
+        "lost": lost,
+        "queue_evidence": queue_evidence(data),
+        "outages": outages_summary(data),
+        "throughput": {
+            "bucket_s": BUCKET_S,
+            "peak_bucket_msg_per_s": max(rates) if rates else None,
+            **goodput(data),
+        },
+        "naz": naz_summary(data),
+        "errors": errors_summary(data),
+        "hosts": {
+            "memory_available_bytes": _series_stats(data, "host_memory_available_bytes"),
+            "cpu_busy_ratio": _series_stats(data, "host_cpu_busy_ratio"),
+        },
+        "queue": _series_stats(data, "queue_length"),
+        "metrics": {
+            "dir": str(data.metrics_dir.relative_to(data.dir)) if data.metrics_dir else None,
+            "available": sorted(data.metrics),
+            "index_errors": (data.metrics_index or {}).get("errors"),
+            "index_empty": (data.metrics_index or {}).get("empty"),
+        },
+        "inputs": data.inputs,
+        "missing": data.missing,
+        "notes": list(data.notes),
+    }
+    if summary["lost"] and messages.get("lost_unknown"):
+        summary["notes"].append(
+            f"{messages['lost_unknown']} lost messages come after the last delivered one; the "
+            "run recorded no end-of-run queue length (no queue_length metrics, no stop_when "
+            "evidence), so whether they were popped and lost or never left Redis is unknown."
+        )
+    summary["verdict"] = verdict(summary)
+    return summary
