@@ -1,11 +1,11 @@
 """Following one log path across rotations and shipping it in batches.
 
 File identity. A file is known by ``source_file = "<st_dev>:<st_ino>:<fingerprint>"``,
-the fingerprint being the first 16 hex digits of the SHA-256 of its first line (at most
-``FINGERPRINT_BYTES`` bytes; a file is not read until that much exists, which is a
-complete first line for naz's logs). The inode alone is not enough: a deleted file's
-inode is soon reused by the next one logrotate creates. Neither is the path: it names a
-different file after every rotation.
+the fingerprint being the first 16 hex digits of the SHA-256 of its first line(s) (see
+``fingerprint()``: at least 64 bytes ending with a newline, at most 256; a file is not
+read until that much exists, which is its first line for naz's logs). The inode alone
+is not enough: a deleted file's inode is soon reused by the next one logrotate creates.
+Neither is the path: it names a different file after every rotation.
 
 Rotation (logrotate's default ``create`` mode: rename, then a new file at the path).
 Each poll stats the path; when its inode differs from the open file's, the open file
@@ -53,6 +53,7 @@ from nazbench.shipper.records import Assembler
 log = logging.getLogger("nazbench.shipper")
 
 FINGERPRINT_BYTES = 256
+MIN_FINGERPRINT_BYTES = 64
 READ_CHUNK = 1 << 20
 # A "line" longer than this without a newline is cut (and shipped in pieces as raw rows).
 MAX_LINE_BYTES = 8 << 20
@@ -77,9 +78,16 @@ class Config:
 
 
 def fingerprint(fd: int) -> str | None:
-    """Hash of the file's first line (<= FINGERPRINT_BYTES); None until that exists."""
+    """Hash of the file's first whole lines, None until there are enough of them.
+
+    The bytes hashed are the shortest prefix that ends with a newline and is at least
+    ``MIN_FINGERPRINT_BYTES`` long, or the first ``FINGERPRINT_BYTES`` if no newline
+    ends such a prefix within them. In an append-only file those bytes never change, so
+    neither does the fingerprint; for naz's JSON lines it is the first line, whose
+    microsecond timestamp makes it unique.
+    """
     head = os.pread(fd, FINGERPRINT_BYTES, 0)
-    newline = head.find(b"\n")
+    newline = head.find(b"\n", MIN_FINGERPRINT_BYTES - 1)
     if newline >= 0:
         head = head[: newline + 1]
     elif len(head) < FINGERPRINT_BYTES:
@@ -193,7 +201,8 @@ class Shipper:
         self.batch_positions: dict[str, tuple[str, int]] = {}
         self.batch_started: float | None = None
         self.newest_committed_ts: float | None = None
-        self.inflight_rows = 0
+        self.unsent_rows = 0  # handed to the writer thread, not yet committed
+        self._path_missing_logged = False
         self._lock = threading.Lock()  # committed/positions: written by the writer thread
         self._queue: queue.Queue[tuple[list[Any], dict[str, tuple[str, int]]] | None] = queue.Queue(
             maxsize=1
@@ -303,6 +312,10 @@ class Shipper:
         self.current = self._open(self.config.path)
         if self.current is not None:
             log.info("following %s", self.config.path)
+            self._path_missing_logged = False
+        elif not self._path_missing_logged:
+            log.info("waiting for %s to exist", self.config.path)
+            self._path_missing_logged = True
 
     def _find_unfinished_rotated(self) -> None:
         """Rotated siblings of the path with a position short of their size (see module doc)."""
@@ -484,10 +497,14 @@ class Shipper:
                 self._queue.put(item, timeout=0.1 if block else None, block=block)
                 break
             except queue.Full:
-                if not block or (deadline is not None and time.monotonic() > deadline):
+                if (
+                    not block
+                    or (deadline is not None and time.monotonic() > deadline)
+                    or (deadline is None and self.stop.is_set())  # run() takes over
+                ):
                     return False
-                if deadline is None and self.stop.is_set():
-                    return False  # SIGTERM while waiting: run() takes over
+        with self._lock:  # (the writer may already have committed it: briefly < 0)
+            self.unsent_rows += len(self.batch)
         self.batch = []
         self.batch_positions = {}
         self.batch_started = None
@@ -536,7 +553,6 @@ class Shipper:
             if item is None:
                 return
             rows, positions = item
-            self.inflight_rows = len(rows)
             while True:
                 if self._abort.is_set():
                     return
@@ -553,7 +569,8 @@ class Shipper:
                 backoff = min(backoff * 2, self.config.retry_max)
             backoff = self.config.retry_initial
             self._committed(rows, positions, inserted)
-            self.inflight_rows = 0
+            self.unsent_rows = 0  # handed to the writer thread, not yet committed
+        self._path_missing_logged = False
 
     def _committed(
         self, rows: list[tuple[Any, ...]], positions: dict[str, tuple[str, int]], inserted: int
@@ -567,6 +584,7 @@ class Shipper:
                 newest = max(row[0] for row in rows).timestamp()
                 if self.newest_committed_ts is None or newest > self.newest_committed_ts:
                     self.newest_committed_ts = newest
+            self.unsent_rows -= len(rows)
             for key, (_, offset) in positions.items():
                 self.committed[key] = offset
             self.positions.update(positions)
@@ -598,7 +616,7 @@ class Shipper:
             lag += max(size - committed, 0)
         self.metrics.lag_bytes.set(lag)
         self.metrics.files_open.set(len(files))
-        self.metrics.backlog_rows.set(len(self.batch))
+        self.metrics.backlog_rows.set(len(self.batch) + max(self.unsent_rows, 0))
         if self.newest_committed_ts is not None:
             self.metrics.last_shipped_timestamp.set(self.newest_committed_ts)
             self.metrics.lag_seconds.set(max(time.time() - self.newest_committed_ts, 0.0))

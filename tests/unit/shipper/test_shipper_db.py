@@ -478,3 +478,42 @@ def test_help_and_bad_dsn_file(tmp_path: Path) -> None:
     assert unparsable.returncode == 2
     assert "cannot be parsed" in unparsable.stderr
     assert "Sekr1t" not in unparsable.stderr
+
+
+def test_backlog_is_bounded_while_the_database_is_down(postgres_db, log_path: Path) -> None:
+    cluster = postgres_db.cluster
+    log_path.write_bytes(b"".join(naz_lines(100)))
+    stop_event = threading.Event()
+    config = Config(
+        path=str(log_path),
+        source_host=HOST,
+        batch_rows=500,
+        batch_seconds=0.05,
+        poll_interval=0.02,
+        idle_finalize=0.2,
+        retry_max=0.3,
+    )
+    shipper = Shipper(config, Writer(postgres_db.shipper_dsn, HOST), stop=stop_event)
+    thread = threading.Thread(target=shipper.run)
+    thread.start()
+    try:
+        wait_for(lambda: row_count(postgres_db) == 100, 10, "the first 100 rows")
+        cluster.stop("fast")
+        try:
+            with log_path.open("ab") as f:  # ~7 MB while the database is away
+                f.write(b"".join(naz_lines(20_000, start=100)))
+            time.sleep(1.5)
+            read = shipper.metrics.lines_read._value.get()
+            # one batch being retried, one queued, one full in hand (+ the open record)
+            assert read <= 100 + 3 * 500 + 1
+            assert len(shipper.batch) + shipper.unsent_rows <= 3 * 500
+            assert shipper.metrics.db_errors._value.get() > 0
+            shipper._update_gauges(force=True)
+            assert shipper.metrics.lag_bytes._value.get() > 6_000_000
+        finally:
+            cluster.start()
+        wait_for(lambda: row_count(postgres_db) == 20_100, 20, "20100 rows")
+    finally:
+        stop_event.set()
+        thread.join(15)
+    assert duplicates(postgres_db) == []

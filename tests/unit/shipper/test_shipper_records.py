@@ -8,7 +8,12 @@ import os
 from pathlib import Path
 
 from nazbench.shipper import cli
-from nazbench.shipper.core import FINGERPRINT_BYTES, fingerprint, source_key
+from nazbench.shipper.core import (
+    FINGERPRINT_BYTES,
+    MIN_FINGERPRINT_BYTES,
+    fingerprint,
+    source_key,
+)
 from nazbench.shipper.db import describe_dsn
 from nazbench.shipper.records import ROW_COLUMNS, Assembler
 from nazbench.testing.nazlog import TRACEBACK, naz_lines
@@ -130,28 +135,34 @@ def test_collision_between_top_level_and_inner_metadata_keys() -> None:
     assert meta(rows[0]) == {"x": 2, "_x": 1}
 
 
-def test_fingerprint_needs_a_first_line(tmp_path: Path) -> None:
+def test_fingerprint_needs_a_long_enough_first_line(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b'{"partial')
     fd = os.open(path, os.O_RDONLY)
     try:
         assert fingerprint(fd) is None
         with path.open("ab") as f:
-            f.write(b'"}\nmore\n')
+            f.write(b'"}\nshort\n')  # two whole lines, but under MIN_FINGERPRINT_BYTES
+        assert fingerprint(fd) is None
+        with path.open("ab") as f:
+            f.write(b"x" * MIN_FINGERPRINT_BYTES + b"\n")
         first = fingerprint(fd)
         assert first is not None
         with path.open("ab") as f:
-            f.write(b"x" * 1000)
-        assert fingerprint(fd) == first  # only the first line counts
+            f.write(b"y" * 1000)
+        assert fingerprint(fd) == first  # later bytes do not change it
         st = os.fstat(fd)
         assert source_key(fd) == f"{st.st_dev}:{st.st_ino}:{first}"
     finally:
         os.close(fd)
-    long_first = tmp_path / "g"
-    long_first.write_bytes(b"y" * FINGERPRINT_BYTES)  # no newline, but long enough
-    fd = os.open(long_first, os.O_RDONLY)
+    no_newline = tmp_path / "g"
+    no_newline.write_bytes(b"y" * (FINGERPRINT_BYTES - 1))
+    fd = os.open(no_newline, os.O_RDONLY)
     try:
-        assert fingerprint(fd) is not None
+        assert fingerprint(fd) is None
+        with no_newline.open("ab") as f:
+            f.write(b"y")
+        assert fingerprint(fd) is not None  # FINGERPRINT_BYTES without a newline
     finally:
         os.close(fd)
 
