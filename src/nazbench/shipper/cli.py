@@ -94,18 +94,27 @@ def build_parser() -> argparse.ArgumentParser:
             "Follow naz's JSON-lines log file across rotations and ship every line to the "
             "TimescaleDB logs table, resumably (positions are committed with the rows)."
         ),
+        epilog=(
+            "DSN file: a libpq connection string, as one URI line or key=value pairs on one "
+            "or more lines; blank lines and lines starting with # are ignored. Example: "
+            "'host=10.89.154.11 port=5432 dbname=nazbench user=nazbench_shipper "
+            "password=SECRET'. The password is never logged."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ap.add_argument("--path", default=DEFAULT_PATH, help=f"log file to follow ({DEFAULT_PATH})")
+    ap.add_argument("--path", default=DEFAULT_PATH, help="log file to follow")
     ap.add_argument(
         "--source-host",
         default=socket.gethostname(),
-        help="source_host of the rows and positions (default: this hostname)",
+        help="source_host of the rows and positions (the hostname)",
     )
     dsn = ap.add_mutually_exclusive_group()
     dsn.add_argument(
         "--dsn-file", help="file holding the libpq connection string (with the password)"
     )
-    dsn.add_argument("--dsn", help=f"libpq connection string (default: ${DSN_ENV}, then PG*)")
+    dsn.add_argument(
+        "--dsn", help=f"libpq connection string (else ${DSN_ENV}, else libpq's PG* variables)"
+    )
     ap.add_argument("--batch-rows", type=_positive(int), default=5000, help="rows per batch")
     ap.add_argument(
         "--batch-seconds",
@@ -117,12 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port",
         type=int,
         default=DEFAULT_METRICS_PORT,
-        help=f"Prometheus metrics port ({DEFAULT_METRICS_PORT}; 0 disables)",
+        help="Prometheus metrics port (0 disables)",
     )
     ap.add_argument(
         "--metrics-address",
         default="0.0.0.0",  # noqa: S104 - Prometheus may scrape from another host
-        help="metrics listen address (0.0.0.0)",
+        help="metrics listen address",
     )
     ap.add_argument(
         "--poll-interval",
@@ -157,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-max",
         type=_positive(float),
         default=5.0,
-        help="longest wait between database retries (backoff doubles from 0.1 s)",
+        help="longest wait between database retries (the backoff doubles from 0.1 s)",
     )
     ap.add_argument(
         "--stop-timeout",

@@ -24,12 +24,14 @@ is finished first. A file rotated twice while the shipper was down, and so never
 has no position and is not looked for.
 
 Batches. Finalized rows accumulate until ``batch_rows`` rows or ``batch_seconds``
-seconds, then go out in one transaction together with the positions they cover (see
-``db.py``). While the database is unavailable the batch is kept and retried with
-exponential backoff; once it is full the shipper stops reading, so memory stays bounded
-(one batch, one read buffer per file) and the file is the buffer. A SIGKILL at any point
-loses only uncommitted work, which the next start reads again from the committed
-positions: no gaps, no duplicates.
+seconds, then go to a writer thread, which commits them in order, each in one
+transaction together with the positions they cover (see ``db.py``), while the main
+thread parses the next batch (Python parsing and PostgreSQL inserting overlap). While
+the database is unavailable the writer keeps its batch and retries with exponential
+backoff; the main thread stops reading once one batch is queued behind it and its own is
+full, so memory stays bounded (three batches, one read buffer per file) and the file is
+the buffer. A SIGKILL at any point loses only uncommitted work, which the next start
+reads again from the committed positions: no gaps, no duplicates.
 """
 
 from __future__ import annotations
