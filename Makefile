@@ -35,14 +35,16 @@ e2e: image
 	pytest -v tests/e2e
 
 # The main job: the benchmark in the lab, end to end, at smoke size (about 10 minutes):
-# build the lab, deploy Redis, the mock SMSC and naz-cli, check the WAN, then experiment
-# A with the smoke profile: the SMSC and Redis stopped on a seeded schedule while naz
-# drains the queue, every message reconciled (artifacts/<run_id>/).
+# build the lab, deploy Redis, the mock SMSC, naz-cli and the observability stack, check
+# the WAN, then experiment A with the smoke profile: the SMSC and Redis stopped on a
+# seeded schedule while naz drains the queue, every message reconciled; then collect the
+# run's errors and metrics and write its report (artifacts/<run_id>/report.html).
 smoke: bootstrap
 	ansible-playbook playbooks/provision.yml
 	ansible-playbook playbooks/deploy.yml
 	ansible-playbook playbooks/measure_rtt.yml -e rtt_expect_ms=154
 	ansible-playbook playbooks/run_chaos.yml -e run_setup=false -e profile=smoke
+	ansible-playbook playbooks/collect.yml
 
 teardown: bootstrap
 	ansible-playbook playbooks/teardown.yml
