@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything nazbench's controller needs on a Debian 12 machine: apt packages
-# (podman, runc, debootstrap, iptables, redis-server for the tests) and the Python
+# (podman, runc, debootstrap, iptables, redis-server and postgresql for the tests) and the Python
 # environment in .venv. Safe to re-run; does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# redis-server's package starts a system instance on 6379; the tests start their own.
+# redis-server and postgresql start system instances (6379, 5432); the tests start their own.
 
 stamp=.venv/.nazbench-requirements
 want=$(cat requirements.txt requirements-hosts.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
@@ -27,7 +27,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/pip install -q -r requirements.txt -c constraints.txt 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import ansible, molecule, naz, redis, prometheus_client, nazbench"
+  .venv/bin/python -c "import ansible, molecule, naz, redis, prometheus_client, psycopg, matplotlib, nazbench"
   echo "$want" > "$stamp"
 fi
 echo "bootstrap: ready ($(.venv/bin/ansible --version | head -n1))"
