@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from nazbench import jsonl
 from nazbench.msgid import validate_run_id
 
 
@@ -31,13 +32,8 @@ def ledger_progress(path: Path, run_id: str, since: float = 0.0) -> dict:
     except FileNotFoundError:
         return {"accepted": 0, "unique": 0, "rejected": 0, "first_ts": None, "last_ts": None}
     with handle:
-        for line in handle:
-            if prefix not in line:  # cheap filter before parsing
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
+        # cheap filter before parsing
+        for rec in jsonl.objects(line for line in handle if prefix in line):
             msg_id, ts = rec.get("msg_id"), rec.get("ts")
             if not isinstance(msg_id, str) or not msg_id.startswith(prefix):
                 continue
@@ -79,11 +75,7 @@ def _read_timeline(path: Path) -> tuple[float | None, dict, dict, bool]:
     """(plan time, plan, units down -> since, ended) from a chaos timeline file."""
     plan_at, plan, down, ended = None, {}, {}, False
     with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
+        for rec in jsonl.objects(handle):
             kind = rec.get("record")
             if kind == "plan":
                 plan_at, plan, down, ended = rec.get("at"), rec.get("plan") or {}, {}, False

@@ -27,6 +27,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from nazbench import jsonl
 from nazbench.nazapp.reconcile import _status
 
 # The logs table's columns (roles/timescaledb/files/schema.sql), in order: what
@@ -289,15 +290,7 @@ def _load_ledger(data: RunData, note) -> None:
     prefix = f"{data.run_id}/"
     first = int(((data.manifest or {}).get("id_scheme") or {}).get("first_index", 0))
     since = data.since
-    for line in lines:
-        if prefix not in line:
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(rec, dict):
-            continue
+    for rec in jsonl.objects(line for line in lines if prefix in line):
         ts, status = rec.get("ts"), _status(rec.get("command_status"))
         if not isinstance(ts, int | float) or status is None:
             continue
@@ -325,13 +318,7 @@ def _load_timeline(data: RunData, note) -> None:
     for path in paths:
         host = path.stem.removeprefix("timeline-") if path.stem != "timeline" else "?"
         with path.open(encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if not isinstance(rec, dict):
-                    continue
+            for rec in jsonl.objects(fh):
                 if rec.get("run_id") not in (None, data.run_id):
                     continue
                 rec["_host"] = host
