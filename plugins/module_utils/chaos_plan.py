@@ -53,6 +53,11 @@ _DURATION_TOKEN_RE = re.compile(r"(\d+(?:\.\d+)?)([A-Za-z]*)", re.ASCII)
 _UNIT_MS = {"h": 3_600_000, "m": 60_000, "s": 1_000}
 _UNIT_ORDER = ("h", "m", "s")
 
+# A stop edge reached later than this is skipped (never replayed in a burst).
+DEFAULT_MAX_LAG_MS = 5_000
+# stop_when_timeout defaults to this share of stop_when_interval.
+STOP_WHEN_TIMEOUT_SHARE = 0.8
+
 SERVICE_DEFAULTS = {"run_min": "13m", "run_max": "16m", "stop_min": "1m", "stop_max": "3m"}
 
 
@@ -193,6 +198,10 @@ class ChaosConfig:
     timeline_path: str
     lock_path: str
     heal_only: bool = False
+    # A stop_when check still running after this long is killed and counts as not met.
+    stop_when_timeout_ms: int = 24_000
+    # A stop edge the loop reaches later than this after its planned time is skipped.
+    max_lag_ms: int = DEFAULT_MAX_LAG_MS
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -400,13 +409,46 @@ def _validate_loop(params, errors, warnings, budget_ms, reserve_ms) -> dict:
         )
     interval_ms = _duration_option(params, "stop_when_interval", errors)
     grace_ms = _duration_option(params, "stop_grace", errors, minimum_ms=0)
+    timeout_ms = _stop_when_timeout(params, stop_when, interval_ms, errors)
+    max_lag_ms = _duration_option(params, "max_lag", errors)
     return {
         "services": tuple(services),
         "duration_ms": duration_ms,
         "stop_when": stop_when,
         "stop_when_interval_ms": interval_ms if interval_ms is not None else 30_000,
         "stop_grace_ms": grace_ms or 0,
+        "stop_when_timeout_ms": timeout_ms,
+        "max_lag_ms": max_lag_ms if max_lag_ms is not None else DEFAULT_MAX_LAG_MS,
     }
+
+
+def _stop_when_timeout(params, stop_when, interval_ms, errors) -> int:
+    """stop_when_timeout: at least MIN_WINDOW_MS and shorter than stop_when_interval.
+
+    Defaults to STOP_WHEN_TIMEOUT_SHARE of the interval, so a check is always over (done
+    or killed) before the next one is due.
+    """
+    interval = interval_ms if interval_ms is not None else 30_000
+    given = params.get("stop_when_timeout")
+    timeout_ms = _duration_option(params, "stop_when_timeout", errors)
+    if given is not None and timeout_ms is None:
+        return 0
+    if timeout_ms is None:
+        timeout_ms = int(interval * STOP_WHEN_TIMEOUT_SHARE)
+    if stop_when is None or interval_ms is None:
+        return timeout_ms
+    if timeout_ms >= interval:
+        errors.append(
+            f"stop_when_timeout: {format_ms(timeout_ms)} must be shorter than "
+            f"stop_when_interval {format_ms(interval)}"
+        )
+    elif timeout_ms < MIN_WINDOW_MS:
+        errors.append(
+            f"stop_when_timeout: the default, {STOP_WHEN_TIMEOUT_SHARE:.0%} of "
+            f"stop_when_interval {format_ms(interval)}, is under {format_ms(MIN_WINDOW_MS)}; "
+            "raise stop_when_interval or set stop_when_timeout"
+        )
+    return timeout_ms
 
 
 def validate_params(params: dict, check_mode: bool = False):
@@ -432,6 +474,8 @@ def validate_params(params: dict, check_mode: bool = False):
         "stop_when": None,
         "stop_when_interval_ms": 30_000,
         "stop_grace_ms": 0,
+        "stop_when_timeout_ms": int(30_000 * STOP_WHEN_TIMEOUT_SHARE),
+        "max_lag_ms": DEFAULT_MAX_LAG_MS,
     }
     if not heal_only:
         loop = _validate_loop(params, errors, warnings, budget_ms, reserve_ms)

@@ -14,6 +14,16 @@ Crash safety, in order of what can kill the loop:
 * SIGKILL (async_wrapper's timeout, OOM killer, kill -9): nothing runs, but the state file
   lists every unit the loop stopped (written *before* each stop), the kernel drops the
   flock with the process, and the next run (or ``heal_only``) starts those units first.
+
+Keeping the seed's schedule:
+
+* no outage begins that cannot end inside the loop: once ``stop_when`` has succeeded, a
+  stop whose planned start comes after the grace is skipped (``skip`` record, reason
+  ``after_grace``), and an outage already in progress keeps its planned length;
+* a stop the loop reaches more than ``max_lag`` late is skipped (reason ``stale``), never
+  replayed in a burst; a late start always runs (the unit must come back);
+* ``stop_when`` runs as a child process polled between edges, never blocking one, and is
+  killed (its whole process group) after ``stop_when_timeout``.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 
 from ansible.module_utils.chaos_plan import (
@@ -34,9 +45,14 @@ from ansible.module_utils.chaos_plan import (
     iter_outages,
     plan_horizon_ms,
 )
+from ansible.module_utils.chaos_timeline import Timeline as TimelineReader
 
 STDERR_LIMIT = 2000
 ACTIVE_STATES = ("active", "activating", "reloading")
+
+
+# How often a running stop_when check is polled (seconds).
+CHECK_POLL_S = 0.1
 
 
 class ChaosError(Exception):
@@ -101,6 +117,35 @@ class SignalTrap:
             signal.signal(sig, previous)
         self._previous.clear()
         return False
+
+
+class StopWhenProcess:
+    """A stop_when check running as a child in its own process group (session).
+
+    Not ``run_command``: that blocks until the command ends, and a slow check must never
+    hold up an edge.  stdout/stderr go to /dev/null: only the return code matters.
+    """
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+    def poll(self):
+        """The return code, or None while it runs."""
+        return self.proc.poll()
+
+    def kill(self):
+        """SIGKILL the whole process group (the shell and whatever it started)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=2)
 
 
 def _fsync_dir(directory: str) -> None:
@@ -213,28 +258,46 @@ class HostLock:
         self._fd = None
 
 
-def summarise(edges: list[dict], units, end_reason: str, elapsed_s: float) -> dict:
-    """Per service: outages, downtime and drift, from the recorded edges."""
+def summarise(records: list[dict], units, end_reason: str, elapsed_s: float) -> dict:
+    """Per service: outages, downtime, drift, failed edges, skips and open outages.
+
+    ``records`` are the run's edge and skip records; outages are paired by the shared
+    timeline reader, so an outage closes only on an ok start (a failed start leaves it
+    open until the heal, or for good: ``open_outages``).
+    """
     services = {
-        unit: {"outages": 0, "downtime_s": 0.0, "max_drift_s": 0.0, "failed_edges": 0}
+        unit: {
+            "outages": 0,
+            "downtime_s": 0.0,
+            "max_drift_s": 0.0,
+            "failed_edges": 0,
+            "skipped": 0,
+            "open_outages": 0,
+        }
         for unit in units
     }
-    down_since: dict[str, float] = {}
-    for edge in edges:
-        entry = services.get(edge["service"])
-        if entry is None or edge["cause"] == "leftover":
+    timeline = TimelineReader.from_records(records)
+    for edge in timeline.edges():
+        entry = services.get(edge.get("service"))
+        if entry is None or edge.get("cause") == "leftover":
             continue
-        ok = edge["outcome"] == "ok"
-        if not ok:
+        if edge.get("outcome") != "ok":
             entry["failed_edges"] += 1
-        if edge["cause"] == "plan":
+        if edge.get("cause") == "plan":
             entry["max_drift_s"] = max(entry["max_drift_s"], abs(edge["drift_s"]))
-        if edge["edge"] == "stop" and ok:
-            entry["outages"] += 1
-            down_since[edge["service"]] = edge["actual_at"]
-        elif edge["edge"] == "start" and edge["service"] in down_since:
-            since = down_since.pop(edge["service"])
-            entry["downtime_s"] += edge["actual_at"] - since
+    for outage in timeline.outages():
+        entry = services.get(outage["service"])
+        if entry is None:
+            continue
+        entry["outages"] += 1
+        if outage["open"]:
+            entry["open_outages"] += 1
+        else:
+            entry["downtime_s"] += outage["duration_s"] or 0.0
+    for skip in timeline.skips():
+        entry = services.get(skip.get("service"))
+        if entry is not None:
+            entry["skipped"] += 1
     for entry in services.values():
         entry["downtime_s"] = round(entry["downtime_s"], 3)
         entry["max_drift_s"] = round(entry["max_drift_s"], 3)
@@ -256,6 +319,8 @@ def planned_summary(plan: dict) -> dict:
             "downtime_s": round(sum(w["length_s"] for w in stops), 3),
             "max_drift_s": 0.0,
             "failed_edges": 0,
+            "skipped": 0,
+            "open_outages": 0,
         }
     return {"end_reason": "check_mode", "elapsed_s": 0.0, "max_drift_s": 0.0, "services": services}
 
@@ -271,6 +336,7 @@ def check_mode_result(config: ChaosConfig) -> dict:
         "timeline": [],
         "summary": planned_summary(plan),
         "healed": [],
+        "skipped": [],
     }
 
 
@@ -310,6 +376,10 @@ class _EdgeQueue:
         else:
             self._push_next(outage.unit)
 
+    def skip(self, outage):
+        """The outage's stop was skipped: drop its start, draw the unit's next outage."""
+        self._push_next(outage.unit)
+
 
 class ChaosRunner:
     """Runs one chaos loop on this host.  ``run()`` returns the module result."""
@@ -326,6 +396,8 @@ class ChaosRunner:
         shell: str = "/bin/sh",
         pid: int | None = None,
         hostname: str | None = None,
+        spawn=None,
+        check_poll_s: float = CHECK_POLL_S,
     ):
         self.config = config
         self.run_command = run_command
@@ -334,17 +406,25 @@ class ChaosRunner:
         self.stop_requested = stop_requested or (lambda: False)
         self.tick_s = tick_s
         self.shell = shell
+        # spawn(argv) -> an object with poll() (rc or None) and kill(): the stop_when check
+        self.spawn = spawn or StopWhenProcess
+        self.check_poll_s = check_poll_s
         self.pid = pid if pid is not None else os.getpid()
         self.hostname = hostname or socket.gethostname()
         self.timeline = Timeline(config.timeline_path)
         self.state = StateFile(config.state_path)
         self.lock = HostLock(config.lock_path)
         self.edges: list[dict] = []
+        self.skips: list[dict] = []
         self.stopped: list[str] = []
         self.healed: list[str] = []
         self.warnings: list[str] = []
         self._mono0: float | None = None
         self._wall0: float | None = None
+        self._check = None  # the running stop_when check
+        self._check_started_ms = 0.0
+        self._next_check_ms: float | None = None
+        self._grace_end_ms: float | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -395,6 +475,7 @@ class ChaosRunner:
         return self._loop(), None
 
     def _finish(self, reason, error):
+        self._kill_check()
         heal_failed = self._heal_all()
         if heal_failed:
             error = "; ".join(filter(None, [error, f"heal failed for {', '.join(heal_failed)}"]))
@@ -453,29 +534,47 @@ class ChaosRunner:
         cfg = self.config
         end_ms = cfg.end_ms
         queue = _EdgeQueue(cfg)
-        check_at = cfg.stop_when_interval_ms if cfg.stop_when else None
-        grace_end = None
+        self._next_check_ms = cfg.stop_when_interval_ms if cfg.stop_when else None
+        in_progress: set[str] = set()  # units stopped by the plan and not started yet
         while not self.stop_requested():
             now = self._elapsed_ms()
+            self._tend_check(now)
+            grace_end = self._grace_end_ms
             due = queue.peek()
-            limits = [x for x in (end_ms, grace_end) if x is not None]
-            if due is not None and due <= now and all(due <= x for x in limits):
+            if due is not None and due <= now and (end_ms is None or due <= end_ms):
                 edge, outage = queue.pop()
+                reason, lag_ms = self._skip_reason(edge, outage, now)
+                if reason:
+                    self._write_skip(outage, reason, lag_ms)
+                    queue.skip(outage)
+                    continue
                 self._execute(edge, outage)
+                if edge == "stop":
+                    in_progress.add(outage.unit)
+                else:
+                    in_progress.discard(outage.unit)
                 queue.done(edge, outage)
                 continue
             if end_ms is not None and now >= end_ms:
                 return cfg.end_kind
-            if grace_end is not None and now >= grace_end:
+            if grace_end is not None and now >= grace_end and not in_progress:
                 return "stop_when"
-            if check_at is not None and now >= check_at:
-                if self._stop_when_met(now):
-                    grace_end, check_at = now + cfg.stop_grace_ms, None
-                else:
-                    check_at = now + cfg.stop_when_interval_ms
-                continue
-            self._sleep_until(min(x for x in (end_ms, grace_end, check_at, due) if x is not None))
+            wake = [end_ms, due, self._check_wake_ms(now)]
+            if grace_end is not None and now < grace_end:
+                wake.append(grace_end)
+            self._sleep_until(min(x for x in wake if x is not None))
         return "signal"
+
+    def _skip_reason(self, edge, outage, now_ms):
+        """Why a due stop edge must not run (None to run it), and how late it is."""
+        if edge != "stop":
+            return None, 0.0  # a start always runs: the unit must come back
+        lag_ms = now_ms - outage.stop_ms
+        if self._grace_end_ms is not None and outage.start_ms > self._grace_end_ms:
+            return "after_grace", lag_ms
+        if lag_ms > self.config.max_lag_ms:
+            return "stale", lag_ms
+        return None, lag_ms
 
     def _sleep_until(self, target_ms: float):
         while not self.stop_requested():
@@ -484,23 +583,70 @@ class ChaosRunner:
                 return
             self.clock.sleep(min(remaining, self.tick_s))
 
-    def _stop_when_met(self, now_ms: float) -> bool:
+    # ------------------------------------------------------------------ stop_when
+
+    def _check_wake_ms(self, now_ms):
+        """When the loop must next look at stop_when (None: never)."""
+        if self._check is not None:
+            deadline = self._check_started_ms + self.config.stop_when_timeout_ms
+            poll = now_ms + self.check_poll_s * 1000
+            return deadline if now_ms < deadline < poll else poll
+        if self._grace_end_ms is None:
+            return self._next_check_ms
+        return None
+
+    def _tend_check(self, now_ms: float):
+        """Start a due stop_when check, collect a finished one, kill an overdue one."""
         cfg = self.config
-        rc, _out, _err = self.run_command([self.shell, "-c", cfg.stop_when])
+        if self._check is None:
+            if self._next_check_ms is None or now_ms < self._next_check_ms:
+                return
+            if cfg.end_ms is not None and now_ms >= cfg.end_ms:
+                return  # the loop is over: no check it could not wait for
+            self._check = self.spawn([self.shell, "-c", cfg.stop_when])
+            self._check_started_ms = now_ms
+            self._next_check_ms += cfg.stop_when_interval_ms
+            if self._next_check_ms <= now_ms:  # the loop was late: no catching up
+                self._next_check_ms = now_ms + cfg.stop_when_interval_ms
+        rc = self._check.poll()
+        if rc is None:
+            if now_ms - self._check_started_ms >= cfg.stop_when_timeout_ms:
+                self._kill_check()
+                self._write(
+                    {
+                        "record": "stop_when_timeout",
+                        "run_id": cfg.run_id,
+                        "at": round(self.clock.time(), 3),
+                        "elapsed_s": round(now_ms / 1000, 3),
+                        "timeout_s": _s(cfg.stop_when_timeout_ms),
+                    }
+                )
+            return
+        self._check = None
         if rc != 0:
-            return False
+            return
         at = self.clock.time()
+        self._grace_end_ms = now_ms + cfg.stop_grace_ms
+        self._next_check_ms = None
         self._write(
             {
                 "record": "stop_when",
                 "run_id": cfg.run_id,
                 "at": round(at, 3),
                 "elapsed_s": round(now_ms / 1000, 3),
+                "took_s": round((now_ms - self._check_started_ms) / 1000, 3),
                 "rc": rc,
                 "grace_until": round(at + cfg.stop_grace_ms / 1000, 3),
             }
         )
-        return True
+
+    def _kill_check(self):
+        check, self._check = self._check, None
+        if check is not None and check.poll() is None:
+            try:
+                check.kill()
+            except Exception as exc:  # never let it stop the heal
+                self.warnings.append(f"could not kill the stop_when check: {exc}")
 
     def _execute(self, edge: str, outage):
         unit = outage.unit
@@ -595,7 +741,25 @@ class ChaosRunner:
     def _write(self, record: dict):
         if record.get("record") == "edge":
             self.edges.append(record)
+        elif record.get("record") == "skip":
+            self.skips.append(record)
         self.timeline.write(record)
+
+    def _write_skip(self, outage, reason: str, lag_ms: float):
+        self._write(
+            {
+                "record": "skip",
+                "run_id": self.config.run_id,
+                "service": outage.unit,
+                "window": outage.index,
+                "edge": "stop",
+                "planned_at": round(self._wall0 + outage.stop_ms / 1000, 3),
+                "planned_start_at": round(self._wall0 + outage.start_ms / 1000, 3),
+                "at": round(self.clock.time(), 3),
+                "reason": reason,
+                "lag_s": round(lag_ms / 1000, 3),
+            }
+        )
 
     def _write_safe(self, record: dict):
         try:
@@ -623,6 +787,8 @@ class ChaosRunner:
                 "stop_when": cfg.stop_when,
                 "stop_when_interval_s": _s(cfg.stop_when_interval_ms),
                 "stop_grace_s": _s(cfg.stop_grace_ms),
+                "stop_when_timeout_s": _s(cfg.stop_when_timeout_ms) if cfg.stop_when else None,
+                "max_lag_s": _s(cfg.max_lag_ms),
                 "services": [
                     {
                         "unit": s.unit,
@@ -639,7 +805,8 @@ class ChaosRunner:
 
     def _write_end(self, reason, error):
         elapsed = self._elapsed_ms() / 1000 if self._mono0 is not None else 0.0
-        summary = summarise(self.edges, [s.unit for s in self.config.services], reason, elapsed)
+        units = [s.unit for s in self.config.services]
+        summary = summarise(self.edges + self.skips, units, reason, elapsed)
         self._write_safe(
             {
                 "record": "end",
@@ -655,7 +822,9 @@ class ChaosRunner:
     def _result(self, failed, msg, reason) -> dict:
         cfg = self.config
         elapsed = self._elapsed_ms() / 1000 if self._mono0 is not None else 0.0
-        summary = summarise(self.edges, [s.unit for s in cfg.services], reason, elapsed)
+        summary = summarise(
+            self.edges + self.skips, [s.unit for s in cfg.services], reason, elapsed
+        )
         result = {
             "changed": bool(self.edges),
             "failed": failed,
@@ -668,6 +837,7 @@ class ChaosRunner:
             "summary": summary,
             "healed": list(self.healed),
             "still_stopped": list(self.stopped),
+            "skipped": list(self.skips),
         }
         if self.warnings:
             result["warnings_seen"] = list(self.warnings)

@@ -20,7 +20,11 @@ description:
     stream, so adding a service never changes another service's plan.
   - Every edge (stop, start) is appended to O(timeline_path) as a JSON line, flushed and
     fsynced as it happens, next to a C(plan) record at the start and an C(end) record at
-    the end.
+    the end. A planned outage the loop does not begin is recorded as a C(skip) record.
+  - The loop keeps the seed's schedule or skips, never bends it. No outage begins that
+    cannot end inside the loop; an outage in progress keeps its planned length; a stop
+    the loop reaches more than O(max_lag) late is skipped, never replayed in a burst; a
+    late start always runs, its lateness recorded as C(drift_s).
   - Whatever ends the loop (end of plan, O(stop_when), an error, SIGTERM, SIGHUP, SIGINT),
     every unit it stopped is started again and that heal is recorded. A loop killed with
     SIGKILL cannot do that, so the units it stopped are listed in a state file beside
@@ -87,6 +91,14 @@ options:
       - Shell command run with C(/bin/sh -c) every O(stop_when_interval) (first after one
         interval); return code 0 means the stop condition is met, for example the queue is
         drained. The loop goes on for O(stop_grace) after the first success, then ends.
+      - The command runs as a child process in its own process group, its output discarded,
+        and the loop polls it between edges, so a slow check never delays an edge. A check
+        still running after O(stop_when_timeout) is killed with its process group, counts
+        as not met and is recorded as a C(stop_when_timeout) record.
+      - Once it has succeeded, a planned outage whose start would come after the grace is
+        not begun (C(skip) record, reason C(after_grace)). An outage in progress when the
+        grace ends keeps its planned length; the loop ends when the last of them has ended
+        (never after O(duration) or O(async_budget) minus O(heal_reserve)).
       - With O(duration) too, whichever comes first ends the loop.
     type: str
   stop_when_interval:
@@ -97,6 +109,21 @@ options:
     description: How long the loop keeps going after O(stop_when) first succeeded.
     type: raw
     default: 0s
+  stop_when_timeout:
+    description:
+      - How long one O(stop_when) check may run before it is killed (SIGKILL to its
+        process group) and counted as not met.
+      - Defaults to 80% of O(stop_when_interval). Must be at least C(0.1s) and shorter
+        than O(stop_when_interval).
+    type: raw
+  max_lag:
+    description:
+      - How late the loop may reach a planned stop and still do it. A stop reached later
+        (the host was suspended, the loop starved) is skipped with its start (C(skip)
+        record, reason C(stale)), so a late loop never fires a burst of edges. A late
+        start is always done. At least C(0.1s).
+    type: raw
+    default: 5s
   seed:
     description:
       - Seed of the plan. The same seed and options give the same plan.
@@ -152,7 +179,9 @@ notes:
   - A new loop first starts any unit listed in the state file, then checks that every unit
     is loaded and active, then writes the plan record and begins.
   - The loop ends with an error at the first systemctl call that fails (the benchmark would
-    be invalid), after starting every unit it stopped.
+    be invalid), after starting every unit it stopped. A failed start leaves its outage
+    open until the heal starts the unit; if the heal fails too it stays open
+    (C(open_outages) in the summary).
   - Without O(duration) and O(async_budget) the plan is open ended; the returned plan then
     covers 24 hours. The returned plan lists at most 1000 outages per service.
 requirements:
@@ -202,7 +231,9 @@ EXAMPLES = r"""
           --ledger /var/lib/nazbench/smsc/ledger.jsonl --run-id {{ nazbench_run_id }}
           --expect 100000 --redis-host 127.0.0.1 --redis-password-file /etc/nazbench/redis.password
         stop_when_interval: 30s
+        stop_when_timeout: 20s
         stop_grace: 5m
+        max_lag: 5s
         async_budget: 21600
         timeline_path: /var/lib/nazbench/runs/{{ nazbench_run_id }}/chaos_timeline.jsonl
       async: 21600
@@ -271,6 +302,10 @@ timeline:
     - The edge records, as written to O(timeline_path). C(cause) is C(plan), C(heal) (started
       at the end of the loop) or C(leftover) (left stopped by a killed loop).
       C(drift_s) is how late the command was issued, C(took_s) how long it ran.
+    - Besides C(edge) records, O(timeline_path) holds C(plan), C(skip), C(stop_when),
+      C(stop_when_timeout) and C(end) records. A C(stop_when) record has C(run_id), C(at),
+      C(elapsed_s), C(took_s), C(rc) and C(grace_until); a C(stop_when_timeout) record
+      C(run_id), C(at), C(elapsed_s) and C(timeout_s).
   returned: always
   type: list
   elements: dict
@@ -301,12 +336,35 @@ timeline:
       rc: 0
       outcome: ok
       stderr: ""
+skipped:
+  description:
+    - The C(skip) records, as written to O(timeline_path), of planned outages the loop did not
+      begin, neither their stop nor their start. C(reason) is C(after_grace) (the outage
+      would have ended after O(stop_grace)) or C(stale) (the loop reached the stop
+      C(lag_s) seconds late, more than O(max_lag)).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - record: skip
+      run_id: paper-a-20240611
+      service: redis-server.service
+      window: 15
+      edge: stop
+      planned_at: 1718114100.25
+      planned_start_at: 1718114211.0
+      at: 1718114100.251
+      reason: after_grace
+      lag_s: 0.001
 summary:
   description:
-    - Per unit the number of outages, the total downtime and the largest drift of a planned
-      edge; overall the largest drift, the elapsed time and why the loop ended
-      (C(duration), C(budget), C(stop_when), C(signal), C(error), C(locked), C(heal_only),
-      or C(check_mode)).
+    - Per unit the number of outages, the total downtime of the closed ones, the largest
+      drift of a planned edge, the failed edges, the skipped outages and the outages never
+      closed (C(open_outages), a start that failed and was not healed); overall the largest
+      drift, the elapsed time and why the loop ended (C(duration), C(budget),
+      C(stop_when), C(signal), C(error), C(locked), C(heal_only), or C(check_mode)).
+    - An outage ends only at a start that worked; a failed start keeps it open, and the
+      heal closes it if it works.
   returned: always
   type: dict
   sample:
@@ -314,8 +372,20 @@ summary:
     elapsed_s: 14400.004
     max_drift_s: 0.011
     services:
-      nazbench-smsc.service: {outages: 16, downtime_s: 1931.2, max_drift_s: 0.011, failed_edges: 0}
-      redis-server.service: {outages: 15, downtime_s: 1802.7, max_drift_s: 0.009, failed_edges: 0}
+      nazbench-smsc.service:
+        outages: 16
+        downtime_s: 1931.2
+        max_drift_s: 0.011
+        failed_edges: 0
+        skipped: 0
+        open_outages: 0
+      redis-server.service:
+        outages: 15
+        downtime_s: 1802.7
+        max_drift_s: 0.009
+        failed_edges: 0
+        skipped: 1
+        open_outages: 0
 healed:
   description: Units started before the loop because a killed loop had left them stopped.
   returned: always
@@ -355,6 +425,8 @@ ARGUMENT_SPEC = {
     "stop_when": {"type": "str"},
     "stop_when_interval": {"type": "raw", "default": "30s"},
     "stop_grace": {"type": "raw", "default": "0s"},
+    "stop_when_timeout": {"type": "raw"},
+    "max_lag": {"type": "raw", "default": "5s"},
     "seed": {"type": "int"},
     "run_id": {"type": "str", "required": True},
     "timeline_path": {"type": "path", "required": True},

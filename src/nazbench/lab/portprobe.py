@@ -2,7 +2,8 @@
 
 The chaos loop records when it stopped and started each service; this probe, run on a
 different host (the naz client), records what the network saw, so the two can be
-compared (``compare``: drift of every timeline edge against the probe).
+compared (``compare``: drift of every timeline edge against the probe, and every outage
+the probe saw that no timeline outage explains, e.g. a crash restarted by systemd).
 
     python3 -m nazbench.lab.portprobe watch --target smsc=10.89.154.21:2775 \\
         --target redis=10.89.154.21:6379 --interval 0.1 --out probe.jsonl [--duration 900]
@@ -11,7 +12,9 @@ compared (``compare``: drift of every timeline edge against the probe).
 
 Each connect attempt starts on its own 100 ms tick (attempts overlap when the round trip
 is longer than the interval), and a transition is stamped with the start of the first
-attempt that saw the new state. Lines: ``{"t": epoch, "target": name, "state": "up"|"down"}``.
+attempt that saw the new state. Lines: ``{"t": epoch, "target": name, "state": "up"|"down"}``;
+a ``down`` line also says why the connect failed: ``"why": "refused"`` (nothing listens),
+``"timeout"`` (no answer) or ``"unreachable"`` (no route, name not resolved, ...).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from nazbench.timeline import OUTAGE_SLACK_S, Timeline
 
 
 @dataclass
@@ -48,20 +53,26 @@ def parse_target(text: str) -> Target:
 
 
 async def _attempt(target: Target, started: float, timeout: float, out) -> None:
+    why = None
     try:
         _, writer = await asyncio.wait_for(
             asyncio.open_connection(target.host, target.port), timeout
         )
         writer.close()
         state = "up"
-    except (OSError, TimeoutError):
-        state = "down"
+    except ConnectionRefusedError:
+        state, why = "down", "refused"
+    except TimeoutError:
+        state, why = "down", "timeout"
+    except OSError:
+        state, why = "down", "unreachable"
     # Attempts overlap; only a newer attempt may change the recorded state.
     if started >= target.last_seen and state != target.state:
         target.state, target.last_seen = state, started
-        out.write(
-            json.dumps({"t": round(started, 3), "target": target.name, "state": state}) + "\n"
-        )
+        line = {"t": round(started, 3), "target": target.name, "state": state}
+        if why:
+            line["why"] = why
+        out.write(json.dumps(line) + "\n")
         out.flush()
     elif started >= target.last_seen:
         target.last_seen = started
@@ -87,28 +98,30 @@ async def watch(targets: list[Target], interval: float, duration: float, out) ->
         await asyncio.wait(tasks, timeout=2)
 
 
-def compare(probe_lines: list[dict], timeline_lines: list[dict], units: dict[str, str]) -> dict:
-    """Drift (probe time - chaos_loop's actual time) of every ok edge of the mapped units.
+def compare(probe_lines: list[dict], timeline, units: dict[str, str]) -> dict:
+    """The probe against the chaos timeline(s) of the mapped units.
 
-    An edge is matched with the first probe transition of its target to the matching
+    ``timeline`` is a :class:`nazbench.timeline.Timeline` or a list of timeline records.
+    Every ok edge is matched with the first probe transition of its target to the matching
     state (stop -> down, start -> up) from 5 s before the edge on; unmatched edges are
-    listed. Returns counts, p50/p99/max of |drift| and the per-edge pairs.
+    listed. Returns counts, p50/p99/max of |drift|, the per-edge pairs, and ``unplanned``:
+    every probe down -> up interval of a mapped target that no timeline outage explains
+    (lies within its stop edge - 5 s ... start edge + 5 s).
     """
-    transitions: dict[str, list[tuple[float, str]]] = {}
-    for rec in probe_lines:
-        transitions.setdefault(rec["target"], []).append((rec["t"], rec["state"]))
-    for series in transitions.values():
-        series.sort()
+    if not isinstance(timeline, Timeline):
+        timeline = Timeline.from_records(timeline)
+    transitions = _transitions(probe_lines)
     pairs, unmatched = [], []
-    for rec in timeline_lines:
-        if rec.get("record") != "edge" or rec.get("outcome") != "ok":
+    for rec in timeline.edges(ok=True):
+        target = units.get(rec.get("service"))
+        at = rec.get("actual_at")
+        if target is None or not isinstance(at, int | float):
             continue
-        target = units.get(rec["service"])
-        if target is None:
-            continue
-        want = "down" if rec["edge"] == "stop" else "up"
-        at = rec["actual_at"]
-        seen = next((t for t, s in transitions.get(target, []) if s == want and t >= at - 5), None)
+        want = "down" if rec.get("edge") == "stop" else "up"
+        seen = next(
+            (t for t, s in transitions.get(target, []) if s == want and t >= at - OUTAGE_SLACK_S),
+            None,
+        )
         if seen is None:
             unmatched.append({"service": rec["service"], "edge": rec["edge"], "actual_at": at})
         else:
@@ -136,16 +149,72 @@ def compare(probe_lines: list[dict], timeline_lines: list[dict], units: dict[str
         "p99_abs_drift_s": pct(99),
         "max_abs_drift_s": drifts[-1] if drifts else None,
         "pairs": pairs,
+        "unplanned": unplanned(transitions, timeline, units),
     }
+
+
+def _transitions(probe_lines: list[dict]) -> dict[str, list[tuple[float, str]]]:
+    """target -> [(t, state)], in time order; lines without a time or target are skipped."""
+    out: dict[str, list[tuple[float, str]]] = {}
+    for rec in probe_lines:
+        t, target, state = rec.get("t"), rec.get("target"), rec.get("state")
+        if isinstance(t, int | float) and isinstance(target, str) and state in ("up", "down"):
+            out.setdefault(target, []).append((float(t), state))
+    for series in out.values():
+        series.sort()
+    return out
+
+
+def down_intervals(series: list[tuple[float, str]]) -> list[tuple[float, float | None]]:
+    """(down_at, up_at or None) of every stretch the probe saw a target down."""
+    intervals: list[tuple[float, float | None]] = []
+    down_at = None
+    for t, state in series:
+        if state == "down" and down_at is None:
+            down_at = t
+        elif state == "up" and down_at is not None:
+            intervals.append((down_at, t))
+            down_at = None
+    if down_at is not None:
+        intervals.append((down_at, None))
+    return intervals
+
+
+def unplanned(transitions, timeline: Timeline, units: dict[str, str]) -> list[dict]:
+    """Probe outages of mapped targets that no timeline outage (±5 s) explains."""
+    windows: dict[str, list[tuple[float, float]]] = {}
+    for o in timeline.outages():
+        target = units.get(o["service"])
+        if target is None or o["stop_at"] is None:
+            continue
+        end = o["start_at"] if o["start_at"] is not None else math.inf
+        windows.setdefault(target, []).append((o["stop_at"] - OUTAGE_SLACK_S, end + OUTAGE_SLACK_S))
+    out = []
+    for target in sorted(set(units.values())):
+        for down_at, up_at in down_intervals(transitions.get(target, [])):
+            last = up_at if up_at is not None else math.inf
+            if any(lo <= down_at and last <= hi for lo, hi in windows.get(target, [])):
+                continue
+            out.append(
+                {
+                    "target": target,
+                    "down_at": down_at,
+                    "up_at": up_at,
+                    "duration_s": None if up_at is None else round(up_at - down_at, 3),
+                }
+            )
+    return out
 
 
 def _read_jsonl(path: Path) -> list[dict]:
     out = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            out.append(json.loads(line))
+            rec = json.loads(line)
         except ValueError:
             continue
+        if isinstance(rec, dict):
+            out.append(rec)
     return out
 
 
@@ -173,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(watch(targets, args.interval, args.duration, out))
         return 0
     units = dict(m.split("=", 1) for m in args.map)
-    timeline = [rec for path in args.timeline for rec in _read_jsonl(path)]
+    timeline = Timeline()
+    for path in args.timeline:
+        host = path.stem.removeprefix("timeline-") if path.stem != "timeline" else None
+        timeline.add_path(path, host=host)
     json.dump(compare(_read_jsonl(args.probe), timeline, units), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -95,3 +95,92 @@ def test_a_closed_port_is_down_from_the_start():
     out = io.StringIO()
     asyncio.run(portprobe.watch([portprobe.Target("x", "127.0.0.1", port)], 0.05, 0.3, out))
     assert [json.loads(line)["state"] for line in out.getvalue().splitlines()] == ["down"]
+
+
+def test_a_down_line_says_why(monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = io.StringIO()
+    asyncio.run(portprobe.watch([portprobe.Target("x", "127.0.0.1", port)], 0.05, 0.2, out))
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert line["state"] == "down" and line["why"] == "refused"
+
+    def failing(exc):
+        async def connect(host, port):
+            raise exc
+
+        return connect
+
+    for exc, why in [
+        (TimeoutError(), "timeout"),
+        (OSError(113, "No route to host"), "unreachable"),
+    ]:
+        monkeypatch.setattr(portprobe.asyncio, "open_connection", failing(exc))
+        out = io.StringIO()
+        target = portprobe.Target("x", "192.0.2.1", 1)
+        asyncio.run(portprobe._attempt(target, 10.0, 1.0, out))
+        assert json.loads(out.getvalue()) == {"t": 10.0, "target": "x", "state": "down", "why": why}
+
+
+def _edge(service, kind, at, outcome="ok"):
+    return {"record": "edge", "service": service, "edge": kind, "outcome": outcome, "actual_at": at}
+
+
+def test_compare_lists_outages_no_timeline_outage_explains():
+    probe = [
+        {"t": 100.0, "target": "smsc", "state": "up"},
+        {"t": 160.2, "target": "smsc", "state": "down", "why": "refused"},  # planned 160-190
+        {"t": 191.1, "target": "smsc", "state": "up"},
+        {"t": 300.0, "target": "smsc", "state": "down", "why": "refused"},  # a crash
+        {"t": 303.5, "target": "smsc", "state": "up"},  # ... restarted by systemd
+        {"t": 100.0, "target": "redis", "state": "up"},
+        {"t": 400.0, "target": "redis", "state": "down"},  # stop at 400, start failed
+        {"t": 500.0, "target": "other", "state": "down"},  # not mapped
+    ]
+    timeline = [
+        {"record": "plan", "host": "ams1"},
+        _edge("s.service", "stop", 160.0),
+        _edge("s.service", "start", 190.0),
+        _edge("r.service", "stop", 399.9),
+        _edge("r.service", "start", 420.0, outcome="failed"),
+    ]
+    got = portprobe.compare(probe, timeline, {"s.service": "smsc", "r.service": "redis"})
+    assert got["unplanned"] == [
+        {"target": "smsc", "down_at": 300.0, "up_at": 303.5, "duration_s": 3.5}
+    ]
+    assert got["matched"] == 3 and got["unmatched"] == []
+    # a probe outage that outlasts its timeline outage by more than 5 s is not explained
+    late = [*probe[:2], {"t": 197.0, "target": "smsc", "state": "up"}]
+    got = portprobe.compare(late, timeline, {"s.service": "smsc"})
+    assert got["unplanned"] == [
+        {"target": "smsc", "down_at": 160.2, "up_at": 197.0, "duration_s": 36.8}
+    ]
+    # still down at the end of the probe, with no outage at all
+    got = portprobe.compare([{"t": 1.0, "target": "smsc", "state": "down"}], [], {"s": "smsc"})
+    assert got["unplanned"] == [
+        {"target": "smsc", "down_at": 1.0, "up_at": None, "duration_s": None}
+    ]
+
+
+def test_compare_cli_reads_timelines_per_host(tmp_path, capsys):
+    probe = tmp_path / "probe.jsonl"
+    probe.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"t": 10.0, "target": "smsc", "state": "down"},
+                {"t": 20.0, "target": "smsc", "state": "up"},
+            ]
+        )
+    )
+    t1 = tmp_path / "timeline-ams1.jsonl"
+    t1.write_text(json.dumps(_edge("s.service", "stop", 9.9)) + "\n{torn\n")
+    t2 = tmp_path / "timeline-sfo1.jsonl"
+    t2.write_text(json.dumps(_edge("s.service", "start", 19.9)) + "\n")
+    args = ["compare", "--probe", str(probe), "--map", "s.service=smsc"]
+    assert portprobe.main([*args, "--timeline", str(t1), "--timeline", str(t2)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["matched"] == 2
+    # the start is in sfo1's file, so ams1's outage stays open: it explains the probe's
+    assert got["unplanned"] == []

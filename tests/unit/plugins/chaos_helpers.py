@@ -59,6 +59,28 @@ class FakeClock:
         self.hooks.append((elapsed, hook))
 
 
+class FakeCheck:
+    """A stop_when check under the fake clock: done ``took`` seconds after it was spawned."""
+
+    def __init__(self, argv, rc, clock, took):
+        self.argv = argv
+        self.rc = rc
+        self.clock = clock
+        self.started = clock.elapsed if clock else 0.0
+        self.took = took
+        self.killed_at = None
+
+    def poll(self):
+        if self.killed_at is not None:
+            return -9
+        if self.clock is None or self.clock.elapsed - self.started >= self.took:
+            return self.rc
+        return None
+
+    def kill(self):
+        self.killed_at = self.clock.elapsed if self.clock else 0.0
+
+
 class FakeSystemctl:
     """A run_command stand-in: records argv, keeps unit states, can fail or take time."""
 
@@ -69,6 +91,8 @@ class FakeSystemctl:
         self.took = took  # seconds each systemctl call takes (fake clock)
         self.fail = {}  # (verb, unit) -> number of times to fail
         self.stop_when_rc = lambda: 1
+        self.check_took = 0.0  # seconds (fake clock) each stop_when check runs
+        self.checks = []  # FakeCheck per spawned check
         self.on_call = None
 
     def __call__(self, argv):
@@ -93,6 +117,16 @@ class FakeSystemctl:
         elif verb == "start":
             self.active[unit] = True
         return 0, "", ""
+
+    def spawn(self, argv):
+        """The runner's ``spawn``: the check's rc is decided when it starts."""
+        self.calls.append(list(argv))
+        if self.on_call:
+            self.on_call(list(argv))
+        took = self.check_took() if callable(self.check_took) else self.check_took
+        check = FakeCheck(list(argv), self.stop_when_rc(), self.clock, took)
+        self.checks.append(check)
+        return check
 
     def verbs(self):
         return [(c[1], c[-1]) for c in self.calls if c[0] != "/bin/sh" and c[1] != "show"]

@@ -59,6 +59,7 @@ def make_config(paths, **over):
 
 def make_runner(config, fake, clock, **kwargs):
     kwargs.setdefault("tick_s", 0.5)
+    kwargs.setdefault("spawn", fake.spawn)
     return ChaosRunner(
         config, fake, systemctl=SYSTEMCTL, clock=clock, pid=4242, hostname="ams1", **kwargs
     )
