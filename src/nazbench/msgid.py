@@ -46,3 +46,31 @@ def decode_body(short_message: bytes | str) -> str | None:
     )
     match = _BODY_RE.match(raw)
     return match.group(1).decode("ascii") if match else None
+
+
+# Longest index spelling accepted: far beyond any run, short enough for int() to be cheap.
+_MAX_INDEX_DIGITS = 18
+
+
+def index_of(msg_id: object, run_id: str, first: int = 0, count: int | None = None) -> int | None:
+    """Position (0-based, from ``first``) of ``msg_id`` among run ``run_id``'s ids, or None.
+
+    The one rule for reading an index back: ``msg_id`` is a str ``<run_id>/<n>`` where
+    ``n`` is ASCII digits written canonically (no sign, no leading zero except ``"0"``),
+    ``n >= first`` and, when ``count`` is given, ``n < first + count``. Anything else
+    (another run's id, ``"07"``, ``"+1"``, non-ASCII digits, None, a number) is None.
+    """
+    if not isinstance(msg_id, str) or not isinstance(run_id, str):
+        return None
+    prefix_len = len(run_id) + 1
+    if len(msg_id) <= prefix_len or not msg_id.startswith(run_id) or msg_id[prefix_len - 1] != "/":
+        return None
+    tail = msg_id[prefix_len:]
+    if len(tail) > _MAX_INDEX_DIGITS or not (tail.isascii() and tail.isdigit()):
+        return None
+    if tail[0] == "0" and tail != "0":
+        return None
+    position = int(tail) - first
+    if position < 0 or (count is not None and position >= count):
+        return None
+    return position

@@ -17,7 +17,10 @@ Categories of expected ids (they partition the manifest):
 
 And what was not expected: ``unexpected`` (accepted ids that are not in the manifest,
 id -> times), ``null_msg_id_lines`` (lines without an id; ``null_msg_id_accepted`` of them
-accepted) and ``malformed_lines`` (not JSON, or without the two fields).
+accepted) and ``malformed_lines`` (not JSON, or without the two fields). Lines are read
+and classified by :func:`nazbench.ledger.classify`, the one ledger reader; with ``--since``
+the lines before the run's window (``before_since_lines``) and other runs' lines
+(``other_run_lines``) are counted apart.
 
 Exit status: 0 after reporting (add ``--fail-on-discrepancy`` to get 1 when anything but
 ``delivered_once`` is non-empty), 2 when the manifest or a ledger cannot be read.
@@ -27,14 +30,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
 import json
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from nazbench import ledger
 from nazbench.nazapp.producer import read_manifest
 
 _MAX_MALFORMED_EXAMPLES = 20
@@ -104,19 +107,6 @@ class Result:
         }
 
 
-def _status(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip(), 0)
-        except ValueError:
-            return None
-    return None
-
-
 class _Reconciler:
     def __init__(self, manifest: dict[str, Any], since: float | None = None) -> None:
         self.since = since
@@ -128,73 +118,42 @@ class _Reconciler:
         self.rejected: dict[int, list[int]] = {}
         self.result = Result(run_id=self.run_id, expected=self.count)
 
-    def _parse(self, lineno: int, line: str | bytes | dict) -> tuple[Any, int, Any] | None:
-        """(msg_id, command_status, ts) of a ledger line, or None (blank or malformed)."""
-        result = self.result
-        if isinstance(line, dict):
-            record: Any = line
-        elif not line.strip():
-            return None
-        else:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                result.ledger_lines += 1
-                _malformed(result, lineno, "not JSON")
-                return None
-        result.ledger_lines += 1
-        if not isinstance(record, dict) or "msg_id" not in record:
-            _malformed(result, lineno, "no msg_id field")
-            return None
-        status = _status(record.get("command_status"))
-        if status is None:
-            _malformed(result, lineno, "command_status missing or not an integer")
-            return None
-        msg_id = record["msg_id"]
-        if msg_id is not None and not isinstance(msg_id, str):
-            _malformed(result, lineno, "msg_id is not a string")
-            return None
-        return msg_id, status, record.get("ts")
+    def entries(self, lines: Iterable[str | bytes | dict]) -> Iterator[ledger.Entry]:
+        """The classified lines; ``ours`` entries carry their index (msgid.index_of)."""
+        return ledger.classify(
+            lines, self.run_id, since=self.since, first=self.first, count=self.count
+        )
 
-    def record(self, lineno: int, line: str | bytes | dict) -> None:
-        parsed = self._parse(lineno, line)
-        if parsed is None:
-            return
-        msg_id, status, ts = parsed
+    def record(self, entry: ledger.Entry) -> None:
         result = self.result
-        if self.since is not None and isinstance(ts, int | float) and ts < self.since:
+        result.ledger_lines += 1
+        category = entry.category
+        if category == ledger.MALFORMED:
+            _malformed(result, entry.lineno, entry.why or "malformed")
+            return
+        if category == ledger.BEFORE:
             result.before_since_lines += 1
             return
-        if msg_id is not None and "/" in msg_id and not msg_id.startswith(self.prefix):
+        if category == ledger.OTHER_RUN:
             result.other_run_lines += 1
             return
-        ok = status == 0
+        ok = entry.accepted
         if ok:
             result.accepted_lines += 1
         else:
             result.rejected_lines += 1
-        if msg_id is None:
+        if category == ledger.NULL_ID:
             result.null_msg_id_lines += 1
             result.null_msg_id_accepted += ok
             return
-        index = self.index(msg_id)
+        index = entry.index
         if index is not None:
             if ok:
                 self.accepted[index] += 1
             else:
-                self.rejected.setdefault(index, []).append(status)
+                self.rejected.setdefault(index, []).append(entry.status)
         elif ok:
-            result.unexpected[msg_id] = result.unexpected.get(msg_id, 0) + 1
-
-    def index(self, msg_id: str) -> int | None:
-        """0-based position in the manifest, or None when the id is not one of its ids."""
-        if not msg_id.startswith(self.prefix):
-            return None
-        tail = msg_id[len(self.prefix) :]
-        if not (tail.isascii() and tail.isdigit()) or (tail[0] == "0" and tail != "0"):
-            return None
-        index = int(tail) - self.first
-        return index if 0 <= index < self.count else None
+            result.unexpected[entry.msg_id] = result.unexpected.get(entry.msg_id, 0) + 1
 
     def finish(self) -> Result:
         result, prefix, first = self.result, self.prefix, self.first
@@ -220,12 +179,12 @@ def reconcile(
 
     ``ledger_lines`` may be raw JSON lines (str/bytes, blank lines skipped) or already
     decoded dicts. Lines carrying another run's id, and with ``since`` (epoch seconds)
-    lines stamped earlier, are counted apart and otherwise ignored: one SMSC ledger holds
-    every run.
+    the lines before the window it opens (see :mod:`nazbench.ledger`), are counted apart
+    and otherwise ignored: one SMSC ledger holds every run.
     """
     reconciler = _Reconciler(manifest, since)
-    for lineno, line in enumerate(ledger_lines, 1):
-        reconciler.record(lineno, line)
+    for entry in reconciler.entries(ledger_lines):
+        reconciler.record(entry)
     return reconciler.finish()
 
 
@@ -235,17 +194,9 @@ def _malformed(result: Result, lineno: int, why: str) -> None:
         result.malformed_examples.append(f"line {lineno}: {why}")
 
 
-def _open(path: Path) -> TextIO:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
-
-
 def read_ledgers(paths: Iterable[Path]) -> Iterator[str]:
     """The lines of all ledgers, in order (a restarted SMSC may leave several files)."""
-    for path in paths:
-        with _open(path) as fh:
-            yield from fh
+    return ledger.read_lines(paths)
 
 
 def _sample(items: Iterable[Any], limit: int) -> str:
@@ -317,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = reconcile(manifest, read_ledgers(args.ledger), since=args.since)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except ledger.READ_ERRORS as exc:
         sys.stderr.write(f"reconcile: error: cannot read ledger: {exc}\n")
         return 2
     if args.json:

@@ -21,14 +21,13 @@ import contextlib
 import csv
 import dataclasses
 import datetime as dt
-import gzip
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from nazbench import jsonl
-from nazbench.nazapp.reconcile import _status
+from nazbench import ledger
+from nazbench.timeline import Timeline
 
 # The logs table's columns (roles/timescaledb/files/schema.sql), in order: what
 # ``SELECT * FROM logs`` exports.
@@ -232,13 +231,6 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _index_of(msg_id: Any, prefix: str, first: int) -> int:
-    if not isinstance(msg_id, str) or not msg_id.startswith(prefix):
-        return -1
-    tail = msg_id[len(prefix) :]
-    return int(tail) - first if tail.isascii() and tail.isdigit() else -1
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -282,24 +274,17 @@ def _load_ledger(data: RunData, note) -> None:
     if not path.exists():
         note("ledger", path, False)
         return
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+    with ledger.open_ledger(path) as fh:
         lines = fh.readlines()
     data.ledger_path, data.ledger_lines = path, lines
     note("ledger", path, True)
-    prefix = f"{data.run_id}/"
     first = int(((data.manifest or {}).get("id_scheme") or {}).get("first_index", 0))
-    since = data.since
-    for rec in jsonl.objects(line for line in lines if prefix in line):
-        ts, status = rec.get("ts"), _status(rec.get("command_status"))
-        if not isinstance(ts, int | float) or status is None:
-            continue
-        if since is not None and ts < since:
-            continue
-        index = _index_of(rec.get("msg_id"), prefix, first)
-        if index < 0:
-            continue
-        data.ledger.append(LedgerEntry(float(ts), index, status == 0))
+    entries = ledger.classify(
+        lines, data.run_id, since=data.since, first=first, count=data.expected
+    )
+    for entry in entries:
+        if entry.category == ledger.OURS and entry.index is not None and entry.ts is not None:
+            data.ledger.append(LedgerEntry(entry.ts, entry.index, entry.accepted))
     data.ledger.sort(key=lambda e: e.ts)
 
 
@@ -314,52 +299,36 @@ def _load_timeline(data: RunData, note) -> None:
         return
     note("timeline", paths[0], True)
     data.inputs["timeline"]["paths"] = [p.name for p in paths]
-    edges = []
+    timeline = Timeline()
     for path in paths:
         host = path.stem.removeprefix("timeline-") if path.stem != "timeline" else "?"
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            for rec in jsonl.objects(fh):
-                if rec.get("run_id") not in (None, data.run_id):
-                    continue
-                rec["_host"] = host
-                data.timeline.append(rec)
-                if (
-                    rec.get("record") == "edge"
-                    and rec.get("outcome") == "ok"
-                    and rec.get("cause") != "leftover"
-                    and isinstance(rec.get("actual_at"), int | float)
-                ):
-                    edges.append(rec)
-    edges.sort(key=lambda r: r["actual_at"])
-    open_stops: dict[tuple[str, str], dict] = {}
+        before = len(timeline)
+        timeline.add_path(path, host=host, run_id=data.run_id)
+        for _host, rec in timeline.entries()[before:]:
+            data.timeline.append({**rec, "_host": host})
+    if timeline.torn:
+        data.notes.append(f"the chaos timeline has {timeline.torn} damaged lines (skipped).")
     numbers: dict[str, int] = {}
-    for rec in edges:
-        key = (rec["_host"], rec["service"])
-        if rec["edge"] == "stop" and key not in open_stops:
-            open_stops[key] = rec
-        elif rec["edge"] == "start" and key in open_stops:
-            stop = open_stops.pop(key)
-            numbers[rec["service"]] = numbers.get(rec["service"], 0) + 1
-            data.outages.append(
-                Outage(
-                    unit=rec["service"],
-                    host=rec["_host"],
-                    number=numbers[rec["service"]],
-                    window=stop.get("window"),
-                    stop_at=float(stop["actual_at"]),
-                    start_at=float(rec["actual_at"]),
-                    start_cause=rec.get("cause"),
-                )
+    for o in timeline.outages():  # in stop order; a failed start leaves an outage open
+        if o["stop_at"] is None:
+            continue
+        numbers[o["service"]] = numbers.get(o["service"], 0) + 1
+        outage = Outage(
+            unit=o["service"],
+            host=o["host"],
+            number=numbers[o["service"]],
+            window=o["window"],
+            stop_at=o["stop_at"],
+            start_at=o["start_at"],
+            start_cause=o["cause"],
+        )
+        data.outages.append(outage)
+        if o["start_at"] is None:
+            failed = " (its start failed)" if o["start_failed"] else ""
+            data.notes.append(
+                f"{outage.label}: the timeline has no start after its stop{failed} "
+                "(shaded to the end of the run)."
             )
-    for (host, unit), stop in sorted(open_stops.items(), key=lambda kv: kv[1]["actual_at"]):
-        numbers[unit] = numbers.get(unit, 0) + 1
-        data.outages.append(
-            Outage(unit, host, numbers[unit], stop.get("window"), float(stop["actual_at"]), None)
-        )
-        data.notes.append(
-            f"{service_name(unit)} outage {numbers[unit]}: the timeline has no start after "
-            "its stop (shaded to the end of the run)."
-        )
     data.outages.sort(key=lambda o: (o.stop_at, o.unit))
 
 

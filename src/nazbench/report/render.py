@@ -77,6 +77,7 @@ def report_html(summary: dict[str, Any], run_dir: Path) -> str:
     ]
     _messages(s, parts, run_dir)
     _outages(s, parts, run_dir)
+    _unplanned(s, parts, run_dir)
     _throughput(s, parts, run_dir)
     _plots(s, parts, run_dir)
     _naz(s, parts, run_dir)
@@ -194,6 +195,28 @@ def _outages(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:
         )
     else:
         parts.append("<p>No outages (no chaos timeline, or experiment B).</p>")
+
+
+def _unplanned(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:
+    u = s.get("unplanned_outages") or {}
+    outages = u.get("outages") or []
+    parts.append("<h2>Unplanned outages (seen by the probe, not planned)</h2>")
+    if outages:
+        rows = [
+            [o["service"], _t(o["down_at"], s), _t(o["up_at"], s), o["duration_s"]] for o in outages
+        ]
+        parts.append(
+            table(["service", "down (min)", "up (min)", "down (s)"], rows, numeric={1, 2, 3})
+        )
+        parts.append(
+            '<p class="muted">Outages the independent TCP probe saw that the chaos timeline '
+            "did not plan (e.g. a crash restarted by systemd); up — means the probe never "
+            "saw the port again.</p>"
+        )
+    else:
+        parts.append("<p>None.</p>")
+    if u.get("note"):
+        parts.append(f'<p class="muted">{esc(u["note"])}</p>')
 
 
 def _throughput(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:

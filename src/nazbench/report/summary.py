@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import json
 import time
 from typing import Any
 
@@ -362,6 +363,66 @@ def naz_summary(data: RunData) -> dict[str, Any]:
     return out
 
 
+PROBE_FILE = "probe-vs-timeline.json"
+PROBE_TARGETS = {"smsc": "SMSC", "redis": "Redis"}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def unplanned_outages(data: RunData) -> dict[str, Any]:
+    """Outages the independent TCP probe saw that the chaos timeline did not plan.
+
+    From the ``unplanned`` list of the run's probe-vs-timeline.json (nazbench.lab.portprobe
+    compare): ``{"target": "smsc"|"redis", "down_at": epoch, "up_at": epoch|null,
+    "duration_s": float|null}``, e.g. a crash that systemd restarted. No file, no key or
+    an empty list: none.
+    """
+    path = data.dir / PROBE_FILE
+    out: dict[str, Any] = {"source": None, "outages": [], "skipped": 0, "note": None}
+    try:
+        probe = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        out["note"] = f"no {PROBE_FILE} in the run directory"
+        return out
+    except ValueError as exc:
+        out["note"] = f"{PROBE_FILE} is not valid JSON: {exc}"
+        return out
+    out["source"] = PROBE_FILE
+    items = probe.get("unplanned") if isinstance(probe, dict) else None
+    if items is None:
+        out["note"] = f"{PROBE_FILE} has no unplanned list (an older probe comparison)"
+        return out
+    for item in items if isinstance(items, list) else [items]:
+        down = _number(item.get("down_at")) if isinstance(item, dict) else None
+        if down is None:
+            out["skipped"] += 1
+            continue
+        up = _number(item.get("up_at"))
+        duration = _number(item.get("duration_s"))
+        if duration is None and up is not None:
+            duration = round(up - down, 3)
+        target = str(item.get("target"))
+        out["outages"].append(
+            {
+                "target": target,
+                "service": PROBE_TARGETS.get(target, target),
+                "down_at": down,
+                "up_at": up,
+                "down_iso": iso(down),
+                "up_iso": iso(up),
+                "duration_s": duration,
+            }
+        )
+    out["outages"].sort(key=lambda o: o["down_at"])
+    if out["skipped"]:
+        out["note"] = f"{out['skipped']} unplanned entries without a down_at were left out"
+    return out
+
+
 # --------------------------------------------------------------------------- verdict
 
 
@@ -411,6 +472,9 @@ def verdict(summary: dict[str, Any]) -> str:
         parts.append(f"{len(summary['outages'])} outages")
     else:
         parts.append("no outages")
+    unplanned = summary.get("unplanned_outages", {}).get("outages") or []
+    if unplanned:
+        parts.append(f"{len(unplanned)} unplanned outages (probe)")
     parts.append(f"naz restarts: {naz['restarts']}")
     return "; ".join(parts)
 
@@ -481,6 +545,7 @@ def build_summary(data: RunData) -> dict[str, Any]:
         "lost": lost,
         "queue_evidence": queue_evidence(data),
         "outages": outages_summary(data),
+        "unplanned_outages": unplanned_outages(data),
         "throughput": {
             "bucket_s": BUCKET_S,
             "peak_bucket_msg_per_s": max(rates) if rates else None,

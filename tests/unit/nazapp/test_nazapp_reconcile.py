@@ -165,3 +165,36 @@ def test_other_runs_and_lines_before_since_are_set_apart():
     assert without_since.counts()["other_run_lines"] == 1
     assert without_since.counts()["null_msg_id_lines"] == 1
     assert not without_since.ok
+
+
+def test_damage_inside_the_window_counts_and_damage_before_it_does_not():
+    manifest = {"run_id": "B", "count": 1}
+    ledger = [
+        "torn by a crash long before the run",
+        '{"ts": 5.0, "msg_id": null, "command_status": 0}',
+        '{"ts": 11.0, "msg_id": "B/0", "command_status": 0}',  # opens the window
+        b"torn inside the run",
+        '{"ts": 12.0, "msg_id": null, "command_status": "0x00000000"}',
+        '{"ts": 12.5, "msg_id": "B/0", "command_status": "zero"}',
+    ]
+    result = reconcile(manifest, ledger, since=10.0)
+    counts = result.counts()
+    assert counts["before_since_lines"] == 2
+    assert counts["malformed_lines"] == 2
+    assert counts["null_msg_id_lines"] == 1 and counts["null_msg_id_accepted"] == 1
+    assert counts["delivered_once"] == 1
+    assert not result.ok
+    assert result.malformed_examples == [
+        "line 4: not JSON",
+        "line 6: command_status missing or not an integer",
+    ]
+    assert reconcile(manifest, ledger[:3], since=10.0).ok
+
+
+def test_index_rule_is_msgid_index_of():
+    m = manifest(12)
+    m["id_scheme"]["first_index"] = 2
+    ids = ["run-1/2", "run-1/13", "run-1/14", "run-1/1", "run-1/02", "run-1/+3", "run-1/\u0663"]
+    r = reconcile(m, [line(i) for i in ids])
+    assert r.delivered_once == 2  # 2 and 13: positions 0 and 11
+    assert sorted(r.unexpected) == sorted(ids[2:])
