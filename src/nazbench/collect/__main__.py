@@ -1,0 +1,5 @@
+import sys
+
+from nazbench.collect.cli import main
+
+sys.exit(main())
