@@ -1,0 +1,265 @@
+"""End to end: what a user runs, on the micro profile, with the controller off UTC.
+
+A lab pair of its own (``nazbench-run-*``, 10.89.156.0/24, its own secrets and artifacts
+directories) is provisioned and deployed, then:
+
+1. bad run parameters are refused before anything is queued (the queue stays empty);
+2. a micro run (300 messages, one SMSC and one Redis outage, then a fault-free drain) is
+   started detached with the controller in America/Los_Angeles; a controller attaches, is
+   killed with SIGKILL while a service is down, and a second controller, in Asia/Tokyo,
+   attaches and finishes it;
+3. ``collect.yml`` (Asia/Tokyo) exports the run's logs and metrics and writes the report.
+
+The assertions are what a user of the run relies on: every message accounted for, the
+outages as planned and seen by the probe within a second, log rows = log records,
+metrics present for the run's time range, every service running at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "nazbench-run"
+SUBNET = "10.89.156.0/24"
+BIN = Path(sys.executable).parent
+RUN_ID = "e2e-micro"
+WEST, EAST = "America/Los_Angeles", "Asia/Tokyo"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("podman") is None, reason="needs podman (make bootstrap)"
+)
+
+
+@pytest.fixture(scope="module")
+def cell(tmp_path_factory):
+    """Inventory, secrets and artifacts of a cell of our own; torn down afterwards."""
+    base = tmp_path_factory.mktemp("cell")
+    inv_dir = base / "lab"
+    shutil.copytree(ROOT / "inventories" / "lab", inv_dir)
+    hosts_file = inv_dir / "hosts.yml"
+    inv = yaml.safe_load(hosts_file.read_text())
+    for group in inv["all"]["children"]["lab"]["children"].values():
+        for name, hostvars in group["hosts"].items():
+            hostvars["ansible_host"] = f"{NAME}-{name}"
+            hostvars["lab_ip"] = hostvars["lab_ip"].replace("10.89.154.", "10.89.156.")
+    hosts_file.write_text(yaml.safe_dump(inv))
+    c = {"inventory": inv_dir, "secrets": base / "secrets", "artifacts": base / "artifacts"}
+    c["secrets"].mkdir()
+    c["artifacts"].mkdir()
+    yield c
+    keep = os.environ.get("NAZBENCH_E2E_KEEP")
+    if keep:
+        shutil.copytree(c["artifacts"], keep, dirs_exist_ok=True)
+    else:
+        playbook(c, "teardown.yml", "-e", "lab_remove_image=false", check=False)
+
+
+def playbook(cell, name, *extra, tz="UTC", check=True, background=False, timeout=1500):
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        ANSIBLE_NOCOLOR="1",
+        TZ=tz,
+        NAZBENCH_SECRETS_DIR=str(cell["secrets"]),
+    )
+    argv = [
+        str(BIN / "ansible-playbook"),
+        "-i",
+        str(cell["inventory"]),
+        f"playbooks/{name}",
+        "-e",
+        f"lab_network={NAME}",
+        "-e",
+        f"lab_network_subnet={SUBNET}",
+        "-e",
+        f"nazbench_artifacts_dir={cell['artifacts']}",
+        *extra,
+    ]
+    if background:
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    proc = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check:
+        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return proc
+
+
+def on(host, *argv, check=True):
+    return subprocess.run(
+        ["podman", "exec", f"{NAME}-{host}", *argv], capture_output=True, text=True, check=check
+    )
+
+
+def queue_length() -> int:
+    out = on(
+        "sfo1",
+        "/opt/nazbench/venv/bin/python",
+        "-m",
+        "nazbench.runstatus",
+        "queue",
+        "--redis-host",
+        "10.89.156.21",
+        "--redis-password-file",
+        "/etc/nazbench/naz-redis.password",
+    )
+    return json.loads(out.stdout)["length"]
+
+
+@pytest.fixture(scope="module")
+def deployed(cell):
+    t0 = time.monotonic()
+    playbook(cell, "provision.yml")
+    playbook(cell, "deploy.yml")
+    cell["deploy_s"] = round(time.monotonic() - t0)
+    return cell
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["-e", "chaos_duration=14x"], "chaos_duration"),
+        (["-e", "chaos_run_min=5m", "-e", "chaos_run_max=1m"], "chaos_run_min"),
+        (["-e", "profile=nosuch"], "profile"),
+        (["-e", "message_count=lots"], "message_count"),
+    ],
+)
+def test_bad_run_parameters_are_refused_before_the_queue_is_touched(deployed, extra, named):
+    proc = playbook(
+        deployed,
+        "run_chaos.yml",
+        "-e",
+        "run_setup=false",
+        "-e",
+        "profile=micro",
+        *extra,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert named in proc.stdout
+    assert "Enqueue the messages" not in proc.stdout
+    assert queue_length() == 0
+
+
+def _timeline_down(host="ams1") -> bool:
+    out = on(host, "cat", f"/var/lib/nazbench/runs/{RUN_ID}/timeline.jsonl", check=False).stdout
+    edges = [json.loads(line) for line in out.splitlines() if '"record": "edge"' in line]
+    down = set()
+    for e in edges:
+        (down.add if e["edge"] == "stop" else down.discard)(e["service"])
+    return bool(down)
+
+
+@pytest.fixture(scope="module")
+def finished_run(deployed):
+    cell = deployed
+    t0 = time.time()
+    detached = playbook(
+        cell,
+        "run_chaos.yml",
+        "-e",
+        "run_setup=false",
+        "-e",
+        "profile=micro",
+        "-e",
+        f"run_id={RUN_ID}",
+        "-e",
+        "detach=true",
+        tz=WEST,
+    )
+    assert f"-e attach={RUN_ID}" in detached.stdout
+    # A controller attaches, and dies with SIGKILL while a service is down.
+    watcher = playbook(cell, "run_chaos.yml", "-e", f"attach={RUN_ID}", tz=WEST, background=True)
+    deadline = time.monotonic() + 120
+    while not _timeline_down() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _timeline_down(), "no outage began within 2 minutes"
+    watcher.send_signal(signal.SIGKILL)
+    watcher.wait(timeout=30)
+    killed_output = watcher.stdout.read()
+    # Another controller, east of UTC, attaches and finishes the run.
+    attached = playbook(cell, "run_chaos.yml", "-e", f"attach={RUN_ID}", tz=EAST)
+    collected = playbook(cell, "collect.yml", "-e", f"run_id={RUN_ID}", tz=EAST)
+    run_dir = cell["artifacts"] / RUN_ID
+    return {
+        "cell": cell,
+        "dir": run_dir,
+        "t0": t0,
+        "killed_output": killed_output,
+        "attached": attached.stdout,
+        "collected": collected.stdout,
+        "run": json.loads((run_dir / "run.json").read_text()),
+        "reconcile": json.loads((run_dir / "reconcile.json").read_text()),
+        "probe": json.loads((run_dir / "probe-vs-timeline.json").read_text()),
+        "logs": json.loads((run_dir / "logs-check.json").read_text()),
+    }
+
+
+def test_the_run_started_in_the_hosts_clock_not_the_controllers(finished_run):
+    started = finished_run["run"]["started_at"]
+    assert abs(started - finished_run["t0"]) < 120  # a time-zone shift would be hours
+
+
+def test_the_watch_showed_progress_and_survived_sigkill(finished_run):
+    assert "delivered, queue" in finished_run["killed_output"]
+    assert "delivered, queue" in finished_run["attached"]
+    assert finished_run["run"]["problems"] == []
+
+
+def test_every_message_is_accounted_for(finished_run):
+    c = finished_run["reconcile"]["counts"]
+    assert c["expected"] == 300
+    assert c["delivered_once"] + c["lost"] + c["duplicated"] == 300
+    assert c["accepted_lines"] == c["delivered_once"] + sum(
+        finished_run["reconcile"]["duplicated"].values()
+    )
+    assert c["malformed_lines"] == 0 and c["null_msg_id_lines"] == 0
+    ledger_lines = (finished_run["dir"] / "ledger.jsonl").read_text().splitlines()
+    assert len(ledger_lines) == c["ledger_lines"] > 0
+    assert c["delivered_once"] >= 290, c  # naz recovers from one outage of each
+
+
+def test_the_outages_were_as_planned_and_the_probe_saw_them(finished_run):
+    chaos = finished_run["run"]["chaos"]
+    services = {u: s for host in chaos.values() for u, s in host["services"].items()}
+    assert services["nazbench-smsc.service"]["outages"] == 1
+    assert services["redis-server.service"]["outages"] == 1
+    for s in services.values():
+        assert 8 <= s["downtime_s"] <= 13  # the plan's 8-12 s, plus the stop's own time
+    probe = finished_run["probe"]
+    assert probe["matched"] == probe["edges"] == 4, probe
+    assert probe["p99_abs_drift_s"] <= 1.0
+    assert probe["unplanned"] == []
+
+
+def test_logs_and_metrics_of_the_run_were_collected(finished_run):
+    logs = finished_run["logs"]
+    assert logs["equal"] is True and logs["file_records"] > 0, logs
+    metrics = finished_run["dir"] / "metrics"
+    rss = metrics / "naz_rss_bytes.csv"
+    assert rss.exists() and len(rss.read_text().splitlines()) > 5
+    assert (finished_run["dir"] / "report.html").stat().st_size > 10_000
+
+
+def test_every_service_runs_at_the_end(finished_run):
+    for host, unit in [
+        ("ams1", "nazbench-smsc"),
+        ("ams1", "redis-server"),
+        ("sfo1", "nazbench-naz-cli"),
+    ]:
+        assert on(host, "systemctl", "is-active", unit).stdout.strip() == "active"
+    leftover = on("ams1", "test", "-e", "/var/lib/nazbench/chaos_loop.state.json", check=False)
+    assert leftover.returncode != 0, "the chaos loop's state file lists units still stopped"

@@ -1,0 +1,96 @@
+"""run_plan: every run parameter checked before anything is touched, errors named by variable."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import pytest
+from ansible.module_utils.chaos_plan import derive_seed
+from chaos_helpers import MODULES
+
+spec = importlib.util.spec_from_file_location("run_plan", MODULES / "run_plan.py")
+run_plan = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run_plan)
+
+SMOKE = {
+    "profile": "smoke",
+    "message_count": "2000",
+    "message_seed": 1,
+    "chaos_enabled": "true",
+    "chaos_run_min": "150s",
+    "chaos_run_max": "210s",
+    "chaos_stop_min": "20s",
+    "chaos_stop_max": "40s",
+    "chaos_duration": "14m",
+    "chaos_stop_grace": "60s",
+    "chaos_check_interval": "10s",
+    "run_watch_interval": 15,
+    "services": ["nazbench-smsc.service", "redis-server.service"],
+}
+
+
+def plan(**over):
+    return run_plan.plan_run({**SMOKE, **over}, now=1764483300.0)
+
+
+def test_the_smoke_profile_gives_seconds_budgets_and_the_loops_own_plan():
+    run, windows, errors = plan(run_id="smoke-1")
+    assert errors == []
+    assert run["chaos_duration_s"] == 840.0 and run["plan_end_s"] == 840.0
+    assert run["chaos_services_run"] == [150.0, 210.0] and run["chaos_services_stop"] == [
+        20.0,
+        40.0,
+    ]
+    assert run["chaos_budget_s"] == 840 + 60 + 60
+    assert run["watch_timeout_s"] == run["chaos_budget_s"] + 300
+    assert run["probe_duration_s"] == run["chaos_budget_s"] + 600
+    # the seed is derived from the run id exactly as chaos_loop derives it
+    assert run["chaos_seed"] == derive_seed("smoke-1") and run["chaos_seed_derived"] is True
+    stops = [w for w in windows["nazbench-smsc.service"] if w["state"] == "stop"]
+    assert run["planned_outages"]["nazbench-smsc.service"] == len(stops) >= 3
+    assert all(20 <= w["length_s"] <= 40 and w["end_s"] <= 840 for w in stops)
+
+
+def test_a_run_without_id_is_named_from_utc_whatever_the_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        run, _, errors = plan()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert errors == [] and run["run_id"] == "run-20251130T061500Z"
+
+
+@pytest.mark.parametrize(
+    ("over", "named"),
+    [
+        ({"chaos_duration": "14x"}, "chaos_duration: '14x' has unknown unit"),
+        ({"chaos_duration": "1m"}, "chaos_duration: 1m is shorter than run_min + stop_min"),
+        (
+            {"chaos_run_min": "5m", "chaos_run_max": "3m"},
+            "chaos_run_min: 5m is greater than chaos_run_max 3m",
+        ),
+        ({"chaos_stop_min": "-5s"}, "chaos_stop_min: '-5s' is negative"),
+        ({"chaos_stop_grace": "soon"}, "chaos_stop_grace: 'soon' is not a duration"),
+        ({"chaos_check_interval": "0s"}, "chaos_check_interval: '0s' must be at least 0.1s"),
+        ({"message_count": "0"}, "message_count: must be a whole number >= 1"),
+        ({"message_count": "1e5"}, "message_count: must be a whole number >= 1"),
+        ({"chaos_enabled": "maybe"}, "chaos_enabled: must be true or false"),
+        ({"chaos_seed": "-1"}, "chaos_seed: must be a whole number >= 0"),
+        ({"run_id": "a b"}, "run_id: must be 1-64 of"),
+        ({"run_watch_interval": 0}, "run_watch_interval: must be a whole number >= 1"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_variable(over, named):
+    run, windows, errors = plan(**over)
+    assert run is None and windows == {}
+    assert any(e.startswith(named) for e in errors), errors
+    assert len(errors) == len(set(errors))  # one message, not one per service
+
+
+def test_the_same_grammar_as_the_module():
+    run, _, errors = plan(chaos_duration="0.25h", chaos_run_min="1m30s", chaos_run_max=120)
+    assert errors == []
+    assert run["chaos_duration_s"] == 900.0 and run["chaos_services_run"] == [90.0, 120.0]
