@@ -16,12 +16,11 @@ missing or unreadable (nothing is guessed).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from nazbench import ledger
+from nazbench import jsonl, ledger
 from nazbench.lab import portprobe
 from nazbench.nazapp.producer import read_manifest
 from nazbench.nazapp.reconcile import read_ledgers, reconcile
@@ -43,16 +42,8 @@ def _need(run_dir: Path, name: str) -> dict[str, Any]:
 
 
 def _jsonl(path: Path) -> list[dict]:
-    out = []
     with path.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out
+        return list(jsonl.objects(fh))
 
 
 def chaos_hosts(run_dir: Path) -> dict[str, dict[str, Any]]:

@@ -22,22 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from nazbench.msgid import validate_run_id
+from nazbench.shipper.records import parse_timestamp
 
-
-def record_time(value: Any) -> dt.datetime | None:
-    """An ISO 8601 timestamp as an aware datetime, with any UTC offset; naive means UTC.
-
-    None when ``value`` is not one. Never goes through the local time zone.
-    """
-    if not isinstance(value, str):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when
+# naz's timestamps have one reader: the shipper's (any UTC offset; naive means UTC; never
+# through the local time zone). Sharing the parser keeps the count independent of the
+# shipper's path through the file, which is what makes it a check.
+record_time = parse_timestamp
 
 
 def epoch_to_utc(epoch: float) -> dt.datetime:
