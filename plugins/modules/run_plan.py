@@ -182,6 +182,13 @@ BUDGET_SLACK_S = 60
 # chaos_loop's option names -> the playbook variables they come from.
 _OPTION_VARS = [
     (
+        re.compile(
+            r"run_min \+ stop_min \(([^)]*)\) of services\[\d+\] \([^)]*\), "
+            r"which would never be stopped"
+        ),
+        r"chaos_run_min + chaos_stop_min (\1): no outage would fit",
+    ),
+    (
         re.compile(r"services\[\d+\]\.(run_min|run_max|stop_min|stop_max)(?: \([^)]*\))?"),
         r"chaos_\1",
     ),

@@ -67,7 +67,10 @@ def test_a_run_without_id_is_named_from_utc_whatever_the_time_zone(monkeypatch):
     ("over", "named"),
     [
         ({"chaos_duration": "14x"}, "chaos_duration: '14x' has unknown unit"),
-        ({"chaos_duration": "1m"}, "chaos_duration: 1m is shorter than run_min + stop_min"),
+        (
+            {"chaos_duration": "1m"},
+            "chaos_duration: 1m is shorter than chaos_run_min + chaos_stop_min (2m50s): no outage",
+        ),
         (
             {"chaos_run_min": "5m", "chaos_run_max": "3m"},
             "chaos_run_min: 5m is greater than chaos_run_max 3m",
