@@ -28,6 +28,10 @@ class LookFailed(Exception):
 def watch(look, sleep, emit, *, interval, abort=None, max_failed_looks=5, monotonic=time.monotonic):
     """Look every ``interval`` seconds until a look says ``over`` or ``failed``.
 
+    The result's ``end`` says how it ended: ``over`` and ``failed`` are the host's word
+    (the run is over, or cannot go on); ``lost`` (looks kept failing) and ``aborted``
+    (another host's watch failed) are the controller's: the run may still be going on.
+
     ``look()`` returns the host's JSON object or raises :class:`LookFailed`; up to
     ``max_failed_looks`` failures in a row are shown and tolerated (a link can drop for a
     minute in a five-hour run). ``abort()`` returns a reason to stop (another host's watch
@@ -39,7 +43,13 @@ def watch(look, sleep, emit, *, interval, abort=None, max_failed_looks=5, monoto
     while True:
         reason = abort() if abort else None
         if reason:
-            return {"failed": True, "msg": f"watch stopped: {reason}", "looks": looks, "last": last}
+            return {
+                "failed": True,
+                "end": "aborted",
+                "msg": f"watch stopped: {reason}",
+                "looks": looks,
+                "last": last,
+            }
         try:
             last = look()
             failed_in_row = 0
@@ -49,6 +59,7 @@ def watch(look, sleep, emit, *, interval, abort=None, max_failed_looks=5, monoto
             if failed_in_row >= max_failed_looks:
                 return {
                     "failed": True,
+                    "end": "lost",
                     "msg": f"watch gave up after {failed_in_row} failed looks in a row: {exc}",
                     "looks": looks,
                     "last": last,
@@ -61,10 +72,17 @@ def watch(look, sleep, emit, *, interval, abort=None, max_failed_looks=5, monoto
             f"{last.get('line', '?')}  [look {looks}, watching {elapsed // 60}m{elapsed % 60:02d}s]"
         )
         if last.get("failed"):
-            return {"failed": True, "msg": str(last["failed"]), "looks": looks, "last": last}
+            return {
+                "failed": True,
+                "end": "failed",
+                "msg": str(last["failed"]),
+                "looks": looks,
+                "last": last,
+            }
         if last.get("over"):
             return {
                 "failed": False,
+                "end": "over",
                 "msg": str(last.get("why", "over")),
                 "looks": looks,
                 "last": last,
@@ -136,6 +154,7 @@ class ActionModule(ActionBase):
             last=outcome["last"],
             msg=outcome["msg"],
             watch_failed=outcome["failed"],
+            watch_end=outcome["end"],
         )
         if outcome["failed"]:
             result["failed"] = True

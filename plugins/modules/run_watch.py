@@ -65,6 +65,14 @@ last:
   returned: always
   type: dict
   sample: {line: "300/300 delivered, queue 0, down: nothing", over: true, failed: null}
+watch_end:
+  description:
+    - How the watch ended. C(over) and C(failed) are what the host said (the run is over,
+      or it cannot go on); C(lost) (looks kept failing) and C(aborted) (another host's
+      watch of the run failed) mean the run may still be going on: attach again.
+  returned: always
+  type: str
+  sample: over
 watch_failed:
   description: Whether the watch ended on a failure (kept when the task sets C(failed_when)).
   returned: always

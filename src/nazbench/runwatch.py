@@ -74,15 +74,25 @@ def chaos_state(run_dir: Path, now: float, alive=pid_alive) -> dict[str, Any]:
     result: dict[str, Any] = {**state, "failed": None}
     end = state["end"]
     if end is not None:
-        if end.get("reason") in ("error", "locked") or (
-            end.get("error") and end.get("reason") != "signal"
-        ):
+        if end.get("reason") == "signal":
+            result["failed"] = (
+                "chaos loop was interrupted by a signal (host shutdown, kill?) before its "
+                "planned end; it started what it had stopped"
+            )
+        elif end.get("reason") in ("error", "locked") or end.get("error"):
             result["failed"] = f"chaos loop ended with an error: {end.get('error')}"
         elif end.get("still_stopped"):
             result["failed"] = f"chaos loop left {', '.join(end['still_stopped'])} stopped"
         return result
     if job is None:
-        result["failed"] = "no chaos job is recorded on this host (chaos-job.json is missing)"
+        # The controller may have died between starting the job and recording it: the
+        # loop's own plan record names its pid.
+        if not plans:
+            result["failed"] = "no chaos job is recorded on this host (chaos-job.json is missing)"
+        elif not alive(plans[-1].get("pid")):
+            result["failed"] = (
+                f"chaos loop died without an end record (pid {plans[-1].get('pid')} is gone)"
+            )
         return result
     results = _read(Path(job["results_file"])) if job.get("results_file") else None
     if results and results.get("failed"):

@@ -1,10 +1,12 @@
 """Which run collect.yml works on, read from the artifacts directory.
 
 A *run* is a directory ``<artifacts>/<run_id>`` with a ``run.json`` (written at the end of
-run_chaos.yml) or, if its controller died before that, only a ``params.json`` (written at
-the start): an *unfinished* run. Runs are ordered newest first by the time their newest
-marker file was written (file times are epoch seconds: no time zone is involved), so an
-unfinished run is the default only when it is the newest.
+run_chaos.yml) or, if its controller died before that, only a ``start.json`` (copied
+from the naz host once the run has started): an *unfinished* run. A directory with only
+a ``params.json`` is a run that was refused or failed before it started: not a run. Runs
+are ordered newest first by the time their newest marker file was written (file times
+are epoch seconds: no time zone is involved), so an unfinished run is the default only
+when it is the newest.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Run:
     run_id: str
     dir: Path
     finished: bool
-    written_at: float  # mtime of run.json, or of params.json for an unfinished run
+    written_at: float  # mtime of run.json, or of start.json for an unfinished run
 
 
 def known_runs(artifacts: str | Path) -> list[Run]:
@@ -40,7 +42,7 @@ def known_runs(artifacts: str | Path) -> list[Run]:
     for path in root.iterdir():
         if not path.is_dir():
             continue
-        marker = next((path / n for n in ("run.json", "params.json") if (path / n).is_file()), None)
+        marker = next((path / n for n in ("run.json", "start.json") if (path / n).is_file()), None)
         if marker is None:
             continue
         runs.append(Run(path.name, path, marker.name == "run.json", marker.stat().st_mtime))
@@ -51,7 +53,7 @@ def _known_text(runs: list[Run]) -> str:
     text = f"Known runs, newest first: {', '.join(r.run_id for r in runs)}."
     unfinished = [r.run_id for r in runs if not r.finished]
     if unfinished:
-        text += f" Unfinished (params.json, no run.json): {', '.join(unfinished)}."
+        text += f" Unfinished (started, no run.json): {', '.join(unfinished)}."
     return text
 
 
@@ -124,7 +126,7 @@ def pick(
         for run in pair:
             if not run.finished:
                 raise PickError(
-                    f"Run {run.run_id} is unfinished (params.json, no run.json): collect it "
+                    f"Run {run.run_id} is unfinished (started, no run.json): collect it "
                     f"first (-e run_id={run.run_id})."
                 )
         a, b = pair

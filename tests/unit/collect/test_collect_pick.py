@@ -16,7 +16,8 @@ def make_run(root: Path, run_id: str, at: float, *, run: dict | None = None, fin
     d = root / run_id
     d.mkdir(parents=True)
     (d / "params.json").write_text(json.dumps({"run_id": run_id}))
-    marker = d / "params.json"
+    marker = d / "start.json"
+    marker.write_text(json.dumps({"started_at": 1000.0}))
     if finished:
         marker = d / "run.json"
         marker.write_text(json.dumps(run or {"started_at": 1000.0, "duration_s": 60.0}))
@@ -58,12 +59,14 @@ def test_an_unknown_run_lists_the_known_ones(tmp_path: Path) -> None:
     make_run(tmp_path, "a", 200)
     make_run(tmp_path, "b", 100, finished=False)
     (tmp_path / "run.json").write_text("{}")  # a stray run.json in artifacts/ is no run
-    (tmp_path / "notes").mkdir()  # neither is a directory without params.json or run.json
+    (tmp_path / "notes").mkdir()  # neither is a directory without start.json or run.json
+    refused = tmp_path / "refused"  # a run refused before it started: params.json only
+    refused.mkdir()
+    (refused / "params.json").write_text("{}")
     with pytest.raises(PickError) as err:
         pick(tmp_path, run_id="ghost")
     assert str(err.value) == (
-        "Unknown run ghost. Known runs, newest first: a, b. "
-        "Unfinished (params.json, no run.json): b."
+        "Unknown run ghost. Known runs, newest first: a, b. Unfinished (started, no run.json): b."
     )
 
 

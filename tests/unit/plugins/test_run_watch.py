@@ -38,7 +38,7 @@ def test_a_30_hour_run_at_60_s_is_1800_looks_without_error():
         return {"line": f"{calls['n']}/1800 delivered", "over": over, "failed": None}
 
     out = run_watch.watch(look, clock.sleep, lines.append, interval=60, monotonic=clock.monotonic)
-    assert out["failed"] is False
+    assert out["failed"] is False and out["end"] == "over"
     assert out["looks"] == 1800 == len(lines)
     assert clock.now == 1799 * 60  # no sleep after the last look
     assert lines[-1].startswith("1800/1800 delivered")
@@ -60,6 +60,7 @@ def test_a_failed_look_of_the_host_stops_the_watch_at_once_naming_why():
     out = run_watch.watch(lambda: next(looks), lambda s: None, lambda line: None, interval=1)
     assert out == {
         "failed": True,
+        "end": "failed",
         "msg": "chaos loop on ams1 died (pid 4242 gone, no end record)",
         "looks": 2,
         "last": {
@@ -82,7 +83,7 @@ def test_failed_looks_are_tolerated_up_to_the_limit_then_end_the_watch():
 
     lines = []
     out = run_watch.watch(look, lambda s: None, lines.append, interval=1, max_failed_looks=3)
-    assert out["failed"] is True and "3 failed looks" in out["msg"]
+    assert out["failed"] is True and "3 failed looks" in out["msg"] and out["end"] == "lost"
     assert out["looks"] == 1
     assert sum("look failed" in line for line in lines) == 5
 
@@ -98,7 +99,7 @@ def test_another_hosts_failure_stops_this_watch():
         return "ams2: redis chaos loop failed" if state["n"] >= 3 else None
 
     out = run_watch.watch(look, lambda s: None, lambda line: None, interval=1, abort=abort)
-    assert out["failed"] is True and out["looks"] == 3
+    assert out["failed"] is True and out["looks"] == 3 and out["end"] == "aborted"
     assert out["msg"] == "watch stopped: ams2: redis chaos loop failed"
 
 
@@ -136,7 +137,7 @@ def test_the_action_runs_the_hosts_command_until_over_and_shares_a_failure(tmp_p
     )
     result = action.run(task_vars={"inventory_hostname": "ams1"})
     assert result["failed"] is True and result["msg"] == "chaos job failed: lock held"
-    assert result["watch_failed"] is True
+    assert result["watch_failed"] is True and result["watch_end"] == "failed"
     assert calls == [("ansible.builtin.command", {"argv": ["look", "1"]})] * 2
     assert abort_file.read_text() == "ams1: chaos job failed: lock held\n"
 
@@ -146,6 +147,7 @@ def test_the_action_runs_the_hosts_command_until_over_and_shares_a_failure(tmp_p
     )
     result2 = action2.run(task_vars={"inventory_hostname": "ams2"})
     assert result2["failed"] is True and "ams1: chaos job failed" in result2["msg"] and calls2 == []
+    assert result2["watch_end"] == "aborted"
 
 
 def test_the_action_refuses_bad_arguments(no_base_run):

@@ -122,8 +122,9 @@ def make_unfinished(artifacts: Path, run_id: str, newer_than: Path) -> Path:
     d = artifacts / run_id
     d.mkdir()
     (d / "params.json").write_text(json.dumps({"run_id": run_id, "profile": "smoke"}))
+    (d / "start.json").write_text(json.dumps({"started_at": 1795858000.0}))
     later = (newer_than / "run.json").stat().st_mtime + 60
-    os.utime(d / "params.json", (later, later))
+    os.utime(d / "start.json", (later, later))
     return d
 
 
@@ -135,7 +136,7 @@ def test_an_unfinished_run_is_known_and_collect_goes_to_finish_it(
     result = collect(artifacts, "-e", "run_id=ghost")
     assert result.returncode != 0
     assert f"Known runs, newest first: died-1, {real_run.name}." in result.stdout
-    assert "Unfinished (params.json, no run.json): died-1." in result.stdout
+    assert "Unfinished (started, no run.json): died-1." in result.stdout
     # The newest run is the default, finished or not: collect finishes it from what its
     # hosts keep (run_finish.yml). Here the naz host is this machine, which has no such
     # run: collect stops there, naming it, and collects nothing.
