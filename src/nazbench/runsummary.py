@@ -89,6 +89,10 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         for host, info in chaos.items():
             if info["end_reason"] in (None, "error", "locked"):
                 problems.append(f"chaos loop on {host}: {info['error']}")
+            elif info["end_reason"] == "signal":
+                problems.append(
+                    f"chaos loop on {host} was interrupted by a signal before its planned end"
+                )
             elif info["still_stopped"]:
                 problems.append(
                     f"chaos loop on {host} left {', '.join(info['still_stopped'])} stopped"

@@ -139,3 +139,13 @@ def test_missing_inputs_fail_loudly(tmp_path, capsys):
     (d / "ledger.jsonl").unlink()
     assert runsummary.main([str(d)]) == 2
     assert "ledger.jsonl is missing" in capsys.readouterr().err
+
+
+def test_a_loop_ended_by_a_signal_is_a_problem(tmp_path):
+    d = make_run(tmp_path)
+    path = d / "timeline-ams1.jsonl"
+    path.write_text(path.read_text().replace('"reason": "stop_when"', '"reason": "signal"'))
+    run = runsummary.summarise(d)
+    assert run["problems"] == [
+        "chaos loop on ams1 was interrupted by a signal before its planned end"
+    ]

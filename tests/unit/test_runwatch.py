@@ -185,3 +185,19 @@ def test_main_exit_when_done_and_missing_state(run_dir, ledger, capsys):
     accept(ledger, 0, 1, 2, ts=9e9)
     assert runwatch.main([*args, "--exit-when-done"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["done"] is True
+
+
+def test_a_loop_interrupted_by_a_signal_is_a_failure_not_an_end(run_dir, ledger):
+    job(run_dir, {"started": 1, "finished": 0})
+    timeline(
+        run_dir,
+        PLAN,
+        {"record": "end", "at": T0 + 9, "reason": "signal", "error": None, "still_stopped": []},
+    )
+    assert "interrupted by a signal" in look(run_dir, ledger, T0 + 10)["failed"]
+
+
+def test_a_running_loop_whose_job_was_never_recorded_is_watched(run_dir, ledger):
+    timeline(run_dir, PLAN)  # the controller died before writing chaos-job.json
+    assert look(run_dir, ledger, T0 + 10)["failed"] is None
+    assert "pid 4242 is gone" in look(run_dir, ledger, T0 + 10, alive=lambda pid: False)["failed"]
