@@ -61,7 +61,17 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _cutoff(args: argparse.Namespace) -> Any:
-    return int(time.time()) - args.margin_s
+    """The log cut-off: ``--at`` (the run's end plus a little) once this host's clock has
+    passed it by the margin, so every collect of a run counts the same records; without
+    ``--at``, or when waiting for it would take longer than ``--max-wait-s``, now - margin."""
+    now = time.time()
+    if args.at is not None:
+        wait = args.at + args.margin_s - now
+        if wait <= args.max_wait_s:
+            if wait > 0:
+                time.sleep(wait)
+            return int(args.at)
+    return int(now) - args.margin_s
 
 
 def _count(args: argparse.Namespace) -> Any:
@@ -111,8 +121,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nazbench.collect", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    c = sub.add_parser("cutoff", help="this host's clock in whole epoch seconds, minus a margin")
+    c = sub.add_parser("cutoff", help="the log cut-off in whole epoch seconds (this host's clock)")
     c.add_argument("--margin-s", type=int, default=5)
+    c.add_argument("--at", type=_epoch, help="the cut-off wanted (the run's end + a little)")
+    c.add_argument("--max-wait-s", type=int, default=120)
     c.set_defaults(func=_cutoff)
 
     c = sub.add_parser("count-records", help="count a run's records in naz's log files")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nazbench.collect import cli as cli_mod
 from nazbench.collect.cli import main
 from nazbench.collect.pick import PickError, known_runs, pick
 
@@ -115,3 +116,20 @@ def test_the_cli_reports_errors_on_stderr_with_status_2(tmp_path: Path, capsys) 
     got = json.loads(capsys.readouterr().out)
     assert got["run_id"] == "a" and got["from_hosts"] is False
     assert got["says"] == f"Collecting run a into {tmp_path / 'a'} (the report)."
+
+
+def test_the_cutoff_is_the_runs_end_whenever_collect_runs(monkeypatch, capsys) -> None:
+    slept = []
+    monkeypatch.setattr(cli_mod.time, "time", lambda: 1_800_000_010.5)
+    monkeypatch.setattr(cli_mod.time, "sleep", slept.append)
+    # long after the run: no wait, the run's end + 30 s
+    assert main(["cutoff", "--at", "1799990000"]) == 0
+    assert json.loads(capsys.readouterr().out) == 1799990000 and slept == []
+    # right after the run: wait until the host's clock has passed it by the margin
+    assert main(["cutoff", "--at", "1800000030"]) == 0
+    assert json.loads(capsys.readouterr().out) == 1800000030 and slept == [24.5]
+    # no end known, or too far ahead: now - margin
+    assert main(["cutoff"]) == 0
+    assert json.loads(capsys.readouterr().out) == 1800000005
+    assert main(["cutoff", "--at", "1800009999"]) == 0
+    assert json.loads(capsys.readouterr().out) == 1800000005
