@@ -95,13 +95,15 @@ def chaos_state(run_dir: Path, now: float, alive=pid_alive) -> dict[str, Any]:
             )
         return result
     results = _read(Path(job["results_file"])) if job.get("results_file") else None
-    if results and results.get("failed"):
-        result["failed"] = f"chaos job {job.get('jid')} failed: {results.get('msg', '?')}"
-    elif plans and not alive(plans[-1].get("pid")):
+    if plans and not alive(plans[-1].get("pid")):
+        # before the job's result: async_wrapper reports a killed module as a traceback
         result["failed"] = (
             f"chaos loop died without an end record (pid {plans[-1].get('pid')} is gone; "
             "killed with SIGKILL?); the next heal starts what it stopped"
         )
+    elif results and results.get("failed"):
+        msg = str(results.get("msg", "?")).strip().splitlines() or ["?"]
+        result["failed"] = f"chaos job {job.get('jid')} failed: {msg[-1][:300]}"
     elif results and not results.get("started") and not plans:
         result["failed"] = f"chaos job {job.get('jid')} ended without starting a loop"
     return result

@@ -201,3 +201,12 @@ def test_a_running_loop_whose_job_was_never_recorded_is_watched(run_dir, ledger)
     timeline(run_dir, PLAN)  # the controller died before writing chaos-job.json
     assert look(run_dir, ledger, T0 + 10)["failed"] is None
     assert "pid 4242 is gone" in look(run_dir, ledger, T0 + 10, alive=lambda pid: False)["failed"]
+
+
+def test_a_killed_loop_is_named_as_such_not_by_async_wrappers_traceback(run_dir, ledger):
+    job(run_dir, {"failed": True, "msg": "Traceback (most recent call last):\n  ...\nKilled"})
+    timeline(run_dir, PLAN)
+    out = look(run_dir, ledger, T0 + 20, alive=lambda pid: False)
+    assert out["failed"].startswith("chaos loop died without an end record (pid 4242 is gone")
+    out = look(run_dir, ledger, T0 + 20)  # the job failed while its loop still runs: last line
+    assert out["failed"] == "chaos job j1 failed: Killed"
