@@ -15,12 +15,12 @@ description:
     variable to fix (C(chaos_duration), C(chaos_run_min), ...), so a bad C(-e) fails before
     a single message is queued.
   - The chaos windows are checked with the same code and duration grammar as
-    M(chaos_loop) (C(90), C("90s"), C("13m"), C("1m30s"), C("0.5h"): parts h, m, s in
+    M(chaos_loop) (C(90), C("90s"), C("13m"), C("1m30s"), C("0.5h"); parts h, m, s in
     that order, each at most once), and the plan is computed from the seed exactly as the
     loop will compute it on the hosts.
   - Returns the run's parameters as they are recorded in C(params.json) and on the hosts,
     with every duration in seconds, and the budgets derived from the plan's end.
-  - Pure computation: no file, host or clock is touched except to name a run without
+  - Pure computation. No file, host or clock is touched except to name a run without
     C(run_id) (C(run-<UTC time>)).
 version_added: "0.2.0"
 author:

@@ -12,7 +12,7 @@ short_description: Watch a nazbench run from its host, one progress line per loo
 description:
   - Runs O(argv) on the target host every O(interval) seconds and prints the C(line) of
     the JSON object it returns, until that object says C(over) (the run ended) or
-    C(failed) (for example the chaos job died); C(failed) fails the task with its text.
+    C(failed) (for example the chaos job died), which fails the task with its text.
   - A loop on the controller (an action plugin), not a recursive include, so a run of any
     length can be watched (30 hours at 60 s is 1,800 looks). All times it shows and
     decides on are the host's; the controller only counts its own looks.
@@ -69,7 +69,7 @@ watch_end:
   description:
     - How the watch ended. C(over) and C(failed) are what the host said (the run is over,
       or it cannot go on); C(lost) (looks kept failing) and C(aborted) (another host's
-      watch of the run failed) mean the run may still be going on: attach again.
+      watch of the run failed) mean the run may still be going on; attach again.
   returned: always
   type: str
   sample: over
