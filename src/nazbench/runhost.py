@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import socket
 import subprocess
@@ -35,6 +34,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from nazbench import jsonfile
+from nazbench.jsonfile import read_json
 from nazbench.runstatus import queue_length
 
 EXIT_QUEUE_BUSY = 3
@@ -42,23 +43,8 @@ _RSS_RE = re.compile(r"^process_resident_memory_bytes(?:\{[^}]*\})? ([0-9.e+]+)$
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` atomically (a crash leaves the old file or the new one)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a JSON object")
-    return data
+    """Write ``data`` to ``path`` atomically and durably (the run's state on the host)."""
+    jsonfile.write_json(path, data, fsync=True)
 
 
 def naz_rss_bytes(url: str, timeout: float = 5.0) -> float | None:

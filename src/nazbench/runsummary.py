@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from nazbench import jsonl, ledger
+from nazbench.jsonfile import read_json, write_json
 from nazbench.lab import portprobe
 from nazbench.nazapp.producer import read_manifest
 from nazbench.nazapp.reconcile import read_ledgers, reconcile
-from nazbench.runhost import read_json, write_json
 from nazbench.timeline import Timeline
 
 UNITS = {"nazbench-smsc.service": "smsc", "redis-server.service": "redis"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from nazbench import jsonfile
 from nazbench.collect import check, dbcounts, records
 from nazbench.collect.pick import PickError, pick
 
@@ -55,9 +55,7 @@ def _program(text: str) -> tuple[str, str]:
 
 def _write_json(path: Path, data: Any) -> None:
     """Write ``data`` to ``path`` (replaced atomically)."""
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=4, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    jsonfile.write_json(path, data, indent=4)
 
 
 def _cutoff(args: argparse.Namespace) -> Any:

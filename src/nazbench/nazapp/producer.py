@@ -46,7 +46,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from nazbench import __version__, msgid
+from nazbench import __version__, jsonfile, msgid
 from nazbench.nazapp.config import DEFAULT_QUEUE, REDIS_PASSWORD_ENV
 
 MANIFEST_SCHEMA = "nazbench-manifest/1"
@@ -259,9 +259,7 @@ def manifest_ids(manifest: dict[str, Any]) -> Iterator[str]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    jsonfile.write_text(path, text)
 
 
 def build_manifest(
