@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from labcopy import lab_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK = "nazbench-e2e"
@@ -33,16 +34,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory) -> Path:
     """The shipped lab inventory with e2e container names and addresses."""
-    target = tmp_path_factory.mktemp("inv") / "lab"
-    shutil.copytree(ROOT / "inventories" / "lab", target)
-    hosts_file = target / "hosts.yml"
-    inv = yaml.safe_load(hosts_file.read_text())
-    for group in inv["all"]["children"]["lab"]["children"].values():
-        for name, hostvars in group["hosts"].items():
-            hostvars["ansible_host"] = f"nazbench-e2e-{name}"
-            hostvars["lab_ip"] = hostvars["lab_ip"].replace("10.89.154.", "10.89.155.")
-    hosts_file.write_text(yaml.safe_dump(inv))
-    return target
+    return lab_inventory(tmp_path_factory.mktemp("inv") / "lab", "nazbench-e2e", 155)
 
 
 def playbook(

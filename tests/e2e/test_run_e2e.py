@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+from labcopy import lab_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "nazbench-run"
@@ -45,15 +45,7 @@ pytestmark = pytest.mark.skipif(
 def cell(tmp_path_factory):
     """Inventory, secrets and artifacts of a cell of our own; torn down afterwards."""
     base = tmp_path_factory.mktemp("cell")
-    inv_dir = base / "lab"
-    shutil.copytree(ROOT / "inventories" / "lab", inv_dir)
-    hosts_file = inv_dir / "hosts.yml"
-    inv = yaml.safe_load(hosts_file.read_text())
-    for group in inv["all"]["children"]["lab"]["children"].values():
-        for name, hostvars in group["hosts"].items():
-            hostvars["ansible_host"] = f"{NAME}-{name}"
-            hostvars["lab_ip"] = hostvars["lab_ip"].replace("10.89.154.", "10.89.156.")
-    hosts_file.write_text(yaml.safe_dump(inv))
+    inv_dir = lab_inventory(base / "lab", NAME, 156)
     c = {"inventory": inv_dir, "secrets": base / "secrets", "artifacts": base / "artifacts"}
     c["secrets"].mkdir()
     c["artifacts"].mkdir()
