@@ -70,6 +70,10 @@ QUERIES: dict[str, str] = {
         'sum by (host, command_status) (rate(nazbench_smsc_submit_sm_total{run_id="{run_id}"}'
         "[{window}]))"
     ),
+    # sessions bound at the SMSC right now (gauge) and bind requests answered, by result:
+    # a client holding more than one session shows here (only naz binds in a run)
+    "smsc_bound_sessions": 'sum by (host) (nazbench_smsc_bound_sessions{run_id="{run_id}"})',
+    "smsc_binds_total": 'sum by (host, result) (nazbench_smsc_binds_total{run_id="{run_id}"})',
     # submit_sm -> submit_sm_resp latency, 50th and 99th percentile (seconds)
     "naz_submit_sm_latency_p50": (
         "histogram_quantile(0.5, sum by (le) (rate("
