@@ -9,7 +9,16 @@ export ANSIBLE_NOCOLOR := 1
 
 .PHONY: test bootstrap lint unit image molecule e2e smoke teardown
 
-test: bootstrap lint unit image molecule e2e
+# The unit tests, molecule and the lab end to end run side by side (scripts/together):
+# most of their time is spent waiting on containers, systemd and the lab's 154 ms link.
+# Each pytest gets its own temporary root: pytest keeps only its last three base
+# directories, so two sessions sharing one would remove each other's.
+UNIT := mkdir -p /tmp/nazbench-pytest-unit && PYTEST_DEBUG_TEMPROOT=/tmp/nazbench-pytest-unit pytest tests/unit
+MOLECULE := molecule test --all
+E2E := mkdir -p /tmp/nazbench-pytest-e2e && PYTEST_DEBUG_TEMPROOT=/tmp/nazbench-pytest-e2e pytest -v tests/e2e
+
+test: bootstrap lint image
+	@scripts/together unit '$(UNIT)' molecule '$(MOLECULE)' e2e '$(E2E)'
 	@echo "make test: all checks passed"
 
 bootstrap:
@@ -22,17 +31,17 @@ lint: bootstrap
 	ruff format --check .
 
 unit: bootstrap
-	pytest tests/unit
+	$(UNIT)
 
 # The lab's base image (built once with debootstrap, then cached by recipe).
 image: bootstrap
 	ansible-playbook playbooks/provision.yml --tags lab_install,lab_image
 
 molecule: image
-	molecule test --all
+	$(MOLECULE)
 
 e2e: image
-	pytest -v tests/e2e
+	$(E2E)
 
 # The main job: the benchmark in the lab, end to end, at smoke size (about 10 minutes):
 # build the lab, deploy Redis, the mock SMSC, naz-cli and the observability stack, check
