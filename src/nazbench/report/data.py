@@ -9,7 +9,11 @@ What a run directory may hold (see playbooks/run_chaos.yml and collect.yml):
 - ``timeline-<host>.jsonl`` (the chaos loop's timeline per chaos host);
 - ``errors.csv`` (the seed's error query on the ``logs`` table, with a header);
 - ``metrics/*.csv`` + ``metrics/metrics-index.json`` (nazbench.promexport), or the same
-  files directly in the run directory.
+  files directly in the run directory;
+- ``logs-check.json`` (collect.yml: naz's log records in its files vs rows in ``logs``,
+  :func:`nazbench.collect.check.logs_check`);
+- ``topology.json`` (optional, run_plan.yml: ``{"provider": "lab", "groups": {"naz_clients":
+  ["sfo1"], ...}, "regions": {"sfo1": "sfo3", ...}}``; not listed as an input).
 
 A run directory needs ``params.json`` or ``run.json``; everything else that is missing is
 listed in ``RunData.missing`` and the numbers that depend on it say so.
@@ -87,6 +91,7 @@ class LedgerEntry:
     ts: float
     index: int  # position of the id in the run (manifest index), -1 when not parseable
     accepted: bool
+    session: str | None = None  # the SMSC's session id of the line
 
 
 @dataclasses.dataclass
@@ -114,6 +119,13 @@ class Series:
             points.sort()
         return out
 
+    def totals(self) -> list[tuple[float, float]]:
+        """(timestamp, sum over every label set) in time order: one value per sample time."""
+        sums: dict[float, float] = {}
+        for t, v, _labels in self.rows:
+            sums[t] = sums.get(t, 0.0) + v
+        return sorted(sums.items())
+
 
 @dataclasses.dataclass
 class RunData:
@@ -124,6 +136,8 @@ class RunData:
     manifest: dict | None = None
     reconcile_json: dict | None = None
     versions: dict | None = None
+    logs_check: dict | None = None
+    topology: dict | None = None
     ledger_path: Path | None = None
     ledger_lines: list[str] | None = None
     ledger: list[LedgerEntry] = dataclasses.field(default_factory=list)
@@ -260,6 +274,9 @@ def load(run_dir: str | Path) -> RunData:
         value = _read_json(path / f"{name}.json")
         setattr(data, "reconcile_json" if name == "reconcile" else name, value)
         note(name, path / f"{name}.json", value is not None)
+    data.logs_check = _read_json(path / "logs-check.json")
+    note("logs_check", path / "logs-check.json", data.logs_check is not None)
+    data.topology = _read_json(path / "topology.json")
     _load_ledger(data, note)
     _load_timeline(data, note)
     _load_errors(data, note)
@@ -284,8 +301,21 @@ def _load_ledger(data: RunData, note) -> None:
     )
     for entry in entries:
         if entry.category == ledger.OURS and entry.index is not None and entry.ts is not None:
-            data.ledger.append(LedgerEntry(entry.ts, entry.index, entry.accepted))
+            session = _session(entry.line)
+            data.ledger.append(LedgerEntry(entry.ts, entry.index, entry.accepted, session))
     data.ledger.sort(key=lambda e: e.ts)
+
+
+def _session(line: Any) -> str | None:
+    """The ``session`` field of a ledger line (str, bytes or dict), None when absent."""
+    record = line
+    if not isinstance(line, dict):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+    value = record.get("session") if isinstance(record, dict) else None
+    return str(value) if value is not None else None
 
 
 def _load_timeline(data: RunData, note) -> None:
@@ -386,6 +416,12 @@ METRICS = (
     "naz_submit_sm_resp_rate",
     "queue_length",
     "naz_dequeued_total",
+    "naz_unanswered_total",
+    "naz_submit_sm_latency_p50",
+    "naz_submit_sm_latency_p99",
+    "smsc_submit_sm_rate",
+    "smsc_bound_sessions",
+    "smsc_binds_total",
     "host_memory_available_bytes",
     "host_cpu_busy_ratio",
 )

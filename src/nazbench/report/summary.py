@@ -15,16 +15,28 @@ from typing import Any
 
 from nazbench import __version__ as NAZBENCH_VERSION
 from nazbench.nazapp.reconcile import Result, reconcile
-from nazbench.report.data import Outage, RunData, iso, service_name
+from nazbench.report import evidence, health, outcome
+from nazbench.report.data import RunData, iso, service_name
+from nazbench.report.outcome import (
+    LOST_POPPED,
+    LOST_QUEUED,
+    LOST_REJECTED,
+    LOST_UNKNOWN,
+    verdict,
+)
+
+__all__ = [
+    "LOST_POPPED",
+    "LOST_QUEUED",
+    "LOST_REJECTED",
+    "LOST_UNKNOWN",
+    "build_summary",
+    "verdict",
+]
 
 SCHEMA = "nazbench-summary/1"
 BUCKET_S = 10.0
 MB = 1e6
-
-LOST_POPPED = "popped, lost in flight"
-LOST_QUEUED = "never popped (still queued at the end)"
-LOST_UNKNOWN = "unknown: popped and lost, or still queued"
-LOST_REJECTED = "rejected by the SMSC"
 
 
 def reconcile_run(data: RunData) -> Result | None:
@@ -140,6 +152,9 @@ def outages_summary(data: RunData) -> list[dict[str, Any]]:
             if blockers:
                 entry["recovery_note"] = "includes time " + ", ".join(blockers) + " was down"
         out.append(entry)
+    evidence.mark_clean(out, data)
+    for entry in out:
+        entry.update(evidence.errors_window(entry, data))
     return out
 
 
@@ -216,14 +231,28 @@ def queue_evidence(data: RunData) -> dict[str, Any]:
     return ev
 
 
+def lost_class(
+    msg_id: str, index: int, result: Result, max_accepted: int, queued_from: int | None
+) -> str:
+    """Why we think a message was lost: rejected, popped, still queued or unknown."""
+    if msg_id in result.rejected_only:
+        return LOST_REJECTED
+    if index < max_accepted:
+        return LOST_POPPED
+    if queued_from is not None:
+        return LOST_QUEUED if index >= queued_from else LOST_POPPED
+    return LOST_UNKNOWN
+
+
 def lost_detail(data: RunData, result: Result) -> list[dict[str, Any]]:
-    """Each lost message: why we think it was lost and when it was sent (bracketed).
+    """Each lost message: why we think it was lost, when it was sent and which outage.
 
     The queue is FIFO (producer LPUSH in index order, naz BRPOP) with one consumer, so a
     lost message was popped between the last accepted message before it and the first
-    accepted message after it; the SMSC's times of those two bracket its send time.
+    accepted message after it; the SMSC's times of those two bracket its send time. The
+    outage comes from the best evidence (:func:`nazbench.report.evidence.attribute`).
     """
-    first = int(((data.manifest or {}).get("id_scheme") or {}).get("first_index", 0))
+    first = evidence.first_index(data)
     prefix = f"{data.run_id}/"
     acc_by_index: dict[int, float] = {}
     for e in data.accepted:
@@ -236,35 +265,41 @@ def lost_detail(data: RunData, result: Result) -> list[dict[str, Any]]:
     if ev["length_at_end"] is not None:
         queued_from = count - ev["length_at_end"]  # the last Q indices never left the queue
     end = data.t_end()
-    errors_by_index: dict[int, list] = collections.defaultdict(list)
-    for row in data.errors or []:
-        head = row.log_id.split("-", 1)[0]
-        if head.isdigit():
-            errors_by_index[int(head) - first].append(row)
+    errors = evidence.errors_by_position(data)
+    pops, _why = evidence.dequeue_clock(data)
     out = []
     for msg_id in result.lost:
         index = int(msg_id[len(prefix) :]) - first
         pos = bisect.bisect_left(indices, index)
         prev_ts = acc_by_index[indices[pos - 1]] if pos > 0 else None
         next_ts = acc_by_index[indices[pos]] if pos < len(indices) else None
-        if msg_id in result.rejected_only:
-            cls = LOST_REJECTED
-        elif index < max_accepted:
-            cls = LOST_POPPED
-        elif queued_from is not None:
-            cls = LOST_QUEUED if index >= queued_from else LOST_POPPED
-        else:
-            cls = LOST_UNKNOWN
+        cls = lost_class(msg_id, index, result, max_accepted, queued_from)
         lo = prev_ts if prev_ts is not None else data.t0()
         hi = next_ts if next_ts is not None else end
-        overlapping: list[Outage] = []
-        # Only a message known to have been popped has a send time to place in an outage.
-        if lo is not None and hi is not None and cls in (LOST_POPPED, LOST_REJECTED):
-            overlapping = [o for o in data.outages if o.stop_at <= hi and o.end(end or hi) >= lo]
-        attributed = None
-        if overlapping:
-            active = [o for o in overlapping if o.stop_at <= lo]
-            attributed = active[-1] if active else min(overlapping, key=lambda o: o.stop_at)
+        rows = errors.get(index, [])
+        if cls == LOST_QUEUED:
+            decision = {
+                "outage": None,
+                "decided_by": None,
+                "evidence": "it never left the queue: no outage lost it.",
+                "silent": not rows,
+                "outages_overlapping": [],
+            }
+        else:
+            window = evidence.dequeue_window(pops, index + 1) if pops else None
+            # Only a message known to have been popped has a send window to place.
+            placed = cls in (LOST_POPPED, LOST_REJECTED)
+            what = "it was sent between the acceptance of its neighbours"
+            decision = evidence.attribute(
+                rows,
+                window=window,
+                ordinal=index + 1,
+                neighbours=(lo, hi, what) if placed else None,
+                outages=data.outages,
+                end=end or 0.0,
+            )
+        if data.errors is None:
+            decision["silent"] = None  # no errors.csv: whether it logged is unknown
         out.append(
             {
                 "msg_id": msg_id,
@@ -272,13 +307,9 @@ def lost_detail(data: RunData, result: Result) -> list[dict[str, Any]]:
                 "class": cls,
                 "sent_after": prev_ts,
                 "sent_before": next_ts,
-                "outage": attributed.label if attributed else None,
-                "outages_overlapping": [o.label for o in overlapping],
+                **decision,
                 "rejected_statuses": result.rejected_only.get(msg_id),
-                "errors": [
-                    {"timestamp": iso(r.ts), "event": r.event, "error": r.error, "log_id": r.log_id}
-                    for r in errors_by_index.get(index, [])[:5]
-                ],
+                "errors": evidence.error_refs(rows),
             }
         )
     return out
@@ -423,62 +454,6 @@ def unplanned_outages(data: RunData) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- verdict
-
-
-def _fmt_lost(lost: list[dict[str, Any]]) -> str:
-    if not lost:
-        return "0 lost"
-    groups = []
-    popped = [x for x in lost if x["class"] == LOST_POPPED]
-    if popped:
-        by_outage = collections.Counter(x["outage"] or "outside any outage" for x in popped)
-        if len(by_outage) == 1:
-            where = f"all at {next(iter(by_outage))}"
-        else:
-            where = ", ".join(f"{n} at {k}" for k, n in sorted(by_outage.items()))
-        groups.append(f"{len(popped)} popped and lost in flight: {where}")
-    rejected = [x for x in lost if x["class"] == LOST_REJECTED]
-    if rejected:
-        groups.append(f"{len(rejected)} rejected by the SMSC")
-    queued = sum(1 for x in lost if x["class"] == LOST_QUEUED)
-    if queued:
-        groups.append(f"{queued} never left the queue")
-    unknown = sum(1 for x in lost if x["class"] == LOST_UNKNOWN)
-    if unknown:
-        groups.append(f"{unknown} after the last delivery, popped or still queued: not recorded")
-    return f"{len(lost)} lost ({'; '.join(groups)})"
-
-
-def verdict(summary: dict[str, Any]) -> str:
-    m = summary["messages"]
-    parts = []
-    if m.get("delivered_once") is None:
-        parts.append("message accounting unavailable (" + m.get("note", "no data") + ")")
-    else:
-        parts.append(f"naz delivered {m['delivered_once']}/{m['queued']} once")
-        parts.append(_fmt_lost(summary["lost"]))
-        parts.append(f"{m['duplicated']} duplicated")
-        if m.get("unexpected"):
-            parts.append(f"{m['unexpected']} unexpected ids")
-    naz = summary["naz"]
-    if naz.get("rss_start_mb") is not None and naz.get("rss_end_mb") is not None:
-        parts.append(f"RSS {naz['rss_start_mb']:.1f}→{naz['rss_end_mb']:.1f} MB")
-    recov = [o for o in summary["outages"] if o["recovery_s"] is not None]
-    if recov:
-        worst = max(recov, key=lambda o: o["recovery_s"])
-        parts.append(f"slowest recovery {worst['recovery_s']:.1f} s ({worst['label']})")
-    elif summary["outages"]:
-        parts.append(f"{len(summary['outages'])} outages")
-    else:
-        parts.append("no outages")
-    unplanned = summary.get("unplanned_outages", {}).get("outages") or []
-    if unplanned:
-        parts.append(f"{len(unplanned)} unplanned outages (probe)")
-    parts.append(f"naz restarts: {naz['restarts']}")
-    return "; ".join(parts)
-
-
 # --------------------------------------------------------------------------- all
 
 
@@ -486,6 +461,7 @@ def build_summary(data: RunData) -> dict[str, Any]:
     result = reconcile_run(data)
     messages: dict[str, Any]
     lost: list[dict[str, Any]] = []
+    duplicated: list[dict[str, Any]] = []
     if result is None:
         why = "no manifest.json" if data.manifest is None else "no ledger"
         messages = {"queued": data.expected, "delivered_once": None, "note": why}
@@ -494,6 +470,7 @@ def build_summary(data: RunData) -> dict[str, Any]:
     else:
         counts = result.counts()
         lost = lost_detail(data, result)
+        duplicated = evidence.duplicated_detail(data, result.duplicated)
         by_class = collections.Counter(x["class"] for x in lost)
         agrees = None
         if data.reconcile_json and "counts" in data.reconcile_json:
@@ -543,6 +520,8 @@ def build_summary(data: RunData) -> dict[str, Any]:
         "producer": (data.manifest or {}).get("producer"),
         "messages": messages,
         "lost": lost,
+        "duplicated": duplicated,
+        "silent_losses": (sum(1 for x in lost if x["silent"]) if data.errors is not None else None),
         "queue_evidence": queue_evidence(data),
         "outages": outages_summary(data),
         "unplanned_outages": unplanned_outages(data),
@@ -574,5 +553,12 @@ def build_summary(data: RunData) -> dict[str, Any]:
             "run recorded no end-of-run queue length (no queue_length metrics, no stop_when "
             "evidence), so whether they were popped and lost or never left Redis is unknown."
         )
+    summary["recovery"] = evidence.recovery(summary["outages"])
+    summary["latency"] = health.latency(data, summary["outages"])
+    summary["unanswered"] = health.unanswered(data)
+    summary["rates"] = health.rates(data)
+    summary["health"] = health.health(data)
+    summary["context"] = outcome.context(data, summary)
+    summary["outcome"] = outcome.outcome(summary, data)
     summary["verdict"] = verdict(summary)
     return summary

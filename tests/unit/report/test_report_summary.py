@@ -42,7 +42,7 @@ def test_real_run_equals_reconcile_cli(real_run: Path, capsys) -> None:
         "SMSC outage 1",
         "SMSC outage 2",
     ]
-    assert summary["verdict"].startswith("naz delivered 1997/2000 once; 3 lost")
+    assert summary["verdict"].startswith("FAIL: naz delivered 1997/2000 once; 3 lost")
     assert "0 duplicated" in summary["verdict"]
     assert "RSS 35.0→36.5 MB" in summary["verdict"]
     assert [o["label"] for o in summary["outages"]] == [
@@ -116,6 +116,12 @@ def test_queue_length_metrics_tell_never_popped(hand_run: Path) -> None:
     assert lost == {90: LOST_POPPED, 91: LOST_POPPED, 99: LOST_QUEUED}
     assert s["queue_evidence"]["source"] == "metrics queue_length"
     assert "1 never left the queue" in s["verdict"]
+    # still queued is not lost by naz: the two lost in flight fail the run, the queued one
+    # only warns that the run ended before the queue was drained
+    assert "3 not delivered" in s["verdict"]
+    assert [r["code"] for r in s["outcome"]["reasons"]] == ["lost", "duplicated"]
+    assert s["outcome"]["reasons"][0]["text"].startswith("2 of 100 messages lost")
+    assert "not_drained" in [w["code"] for w in s["outcome"]["warnings"]]
 
 
 def test_errors_counts_from_errors_csv(hand_run: Path) -> None:
