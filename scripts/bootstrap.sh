@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install everything nazbench's controller needs on a Debian 12 machine: apt packages
-# (podman, runc, debootstrap, iptables, redis-server and postgresql for the tests) and the Python
+# (podman, runc, debootstrap, iptables, redis-server and postgresql for the tests, chromium to
+# check the report in a real browser) and the Python
 # environment in .venv. Safe to re-run; does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(python3-venv python3-apt podman runc debootstrap iptables nftables uidmap redis-server postgresql make git)
+APT_PACKAGES=(python3-venv python3-apt podman runc debootstrap iptables nftables uidmap redis-server postgresql chromium make git)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

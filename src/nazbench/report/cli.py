@@ -29,6 +29,7 @@ def build(run_dir: str | Path) -> dict[str, Any]:
     data = load(run_dir)
     summary = build_summary(data)
     summary["plots"] = plots.render_all(data, data.dir)
+    summary["plot_text"] = plots.describe(data)
     _write(data.dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
     _write(data.dir / "report.html", render.report_html(summary, data.dir))
     return summary
@@ -104,6 +105,7 @@ def compare(dir_a: str | Path, dir_b: str | Path, out: str | Path | None = None)
                 "run_id": s["run_id"],
                 "dir": str(r.dir),
                 "verdict": s["verdict"],
+                "outcome": render.outcome(s),
                 "missing": s["missing"],
             }
             for r, s in zip(runs, sums, strict=True)
@@ -111,12 +113,39 @@ def compare(dir_a: str | Path, dir_b: str | Path, out: str | Path | None = None)
         "rows": rows,
         "top_errors": top_errors,
         "plots": {k: str(p.relative_to(out_dir)) for k, p in plot_paths.items()},
+        "plot_text": _compare_plot_text(sums),
         "summaries": sums,
     }
     _write(out_dir / "compare.json", json.dumps(result, indent=2, sort_keys=True) + "\n")
     _write(out_dir / "compare.html", render.compare_html(result, plot_paths))
     result["out_dir"] = str(out_dir)
     return result
+
+
+def _compare_plot_text(sums: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Alt texts of the two overlay plots, with each run's numbers."""
+
+    def num(value: Any) -> str:
+        return "?" if value is None else f"{value:g}"
+
+    tp, rss = [], []
+    for label, s in zip(("A", "B"), sums, strict=True):
+        t, naz = s.get("throughput") or {}, s.get("naz") or {}
+        tp.append(
+            f"{label} ({s['run_id']}): {num(t.get('overall_msg_per_s'))} msg/s overall, "
+            f"{num(t.get('goodput_outside_msg_per_s'))} outside its {len(s.get('outages') or [])} "
+            "outages"
+        )
+        rss.append(
+            f"{label} ({s['run_id']}): {num(naz.get('rss_start_mb'))} MB at the start, "
+            f"{num(naz.get('rss_end_mb'))} MB at the end"
+        )
+    return {
+        "throughput": {
+            "alt": "Accepted submit_sm per second of both runs over time; " + "; ".join(tp) + "."
+        },
+        "rss": {"alt": "naz-cli resident memory of both runs over time; " + "; ".join(rss) + "."},
+    }
 
 
 def format_runs(runs: list[dict[str, Any]]) -> str:
