@@ -59,19 +59,30 @@ def compare(dir_a: str | Path, dir_b: str | Path, out: str | Path | None = None)
                 values.append("—")
         return {"name": name, "a": values[0], "b": values[1]}
 
-    def max_recovery(s):
-        rec = [o["recovery_s"] for o in s["outages"] if o["recovery_s"] is not None]
-        return max(rec) if rec else None
+    def slowest_clean(s):
+        # an outage overlapped by another one is not a recovery of its own (summary.py)
+        slowest = (s.get("recovery") or {}).get("slowest_clean")
+        return slowest["recovery_s"] if slowest else None
+
+    def lost_by_naz(s):
+        return s["messages"]["lost"] - s["messages"].get("lost_never_popped", 0)
 
     rows = [
+        row("result", lambda s: (s.get("outcome") or {})["result"]),
         row("experiment", lambda s: s["run"]["experiment"]),
         row("profile", lambda s: s["run"]["profile"]),
+        row("naz version", lambda s: s["context"]["naz_version"]),
         row("messages queued", lambda s: s["messages"]["queued"]),
         row("delivered once", lambda s: s["messages"]["delivered_once"]),
-        row("lost", lambda s: s["messages"]["lost"]),
+        row("lost by naz (popped, not delivered)", lost_by_naz),
+        row("never left the queue (run ended)", lambda s: s["messages"]["lost_never_popped"]),
         row("duplicated", lambda s: s["messages"]["duplicated"]),
         row("outages", lambda s: len(s["outages"])),
-        row("slowest recovery, s", max_recovery),
+        row("slowest clean recovery, s", slowest_clean),
+        row("reply latency p50 steady, s", lambda s: s["latency"]["steady_p50_s"]),
+        row("reply latency p99 max, s", lambda s: s["latency"]["p99_max_s"]),
+        row("most SMSC sessions at once", lambda s: s["health"]["sessions"]["max_bound"]),
+        row("reader stall, s", lambda s: s["health"]["stall"]["duration_s"] or 0),
         row("throughput overall, msg/s", lambda s: s["throughput"]["overall_msg_per_s"]),
         row(
             "goodput outside outages, msg/s", lambda s: s["throughput"]["goodput_outside_msg_per_s"]

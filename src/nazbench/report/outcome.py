@@ -94,12 +94,20 @@ def _health_reasons(summary: dict[str, Any]) -> list[dict[str, str]]:
         out.append(_item("reader_stall", stall["evidence"]))
     s = summary["health"]["sessions"]
     if s.get("multi"):
-        spans = ", ".join(f"{x['max']} for {x['to'] - x['from']:.0f} s" for x in s["multi"])
-        out.append(
-            _item(
-                "multiple_sessions", f"more than one SMSC session at once ({s['source']}): {spans}"
-            )
+        t0 = summary["run"].get("t0")
+
+        def span(x: dict[str, Any]) -> str:
+            text = f"{x['max']} for {x['to'] - x['from']:.0f} s"
+            if isinstance(t0, int | float):
+                text += f" (from {(x['from'] - t0) / 60:.1f} min)"
+            return text
+
+        most = max(x["max"] for x in s["multi"])
+        text = (
+            f"naz held up to {most} SMSC sessions at once (naz is the SMSC's only client; "
+            f"{s['source']}): " + ", ".join(span(x) for x in s["multi"])
         )
+        out.append(_item("multiple_sessions", text))
     return out
 
 

@@ -192,7 +192,8 @@ def test_compare_two_runs(hand_run: Path, real_run: Path) -> None:
     assert cli.main(["compare", str(real_run), str(hand_run), "--out", str(out)]) == 0
     cmp = json.loads((out / "compare.json").read_text())
     rows = {r["name"]: (r["a"], r["b"]) for r in cmp["rows"]}
-    assert rows["lost"] == (3, 3)
+    assert rows["lost by naz (popped, not delivered)"] == (3, 3)
+    assert rows["never left the queue (run ended)"] == (0, 0)
     assert rows["delivered once"] == (1997, 96)
     assert rows["naz RSS end, MB"] == (36.48, 36.5)
     assert rows["error rows"] == ("—", 2)
