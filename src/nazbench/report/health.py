@@ -321,28 +321,34 @@ def _clusters(acc: list[float], lo: float, hi: float) -> list[tuple[float, float
 
 
 def episodes(data: RunData) -> list[dict[str, Any]]:
-    """Spans of >= 20 s in which the SMSC kept accepting while naz got no response.
+    """Spans in which the SMSC kept accepting while naz got no response at all.
 
-    Inside a silent span, the acceptances no more than 10 s apart form one episode, from
-    its first to its last acceptance: an outage is no episode (nothing is accepted while
-    the SMSC is down) and neither is a stray acceptance before one. ``to_end``: the
-    silence lasts to the series' last sample.
+    A silent span (no submit_sm_resp, :func:`_silent_runs`) may hold several outages: the
+    silence goes on across them as long as naz gets no answer (a reader that stopped does
+    not come back with the SMSC). Its acceptances no more than 10 s apart form clusters;
+    ``accepting_s`` is the time spent in them, so outages and naz's reconnects (nothing
+    accepted) do not count, and neither does a stray acceptance before an outage.
+    Episodes with ``accepting_s`` >= 20 s are listed, from their first to their last
+    acceptance. ``to_end``: the silence lasts to the series' last sample.
     """
     acc = [e.ts for e in data.accepted]
     resp = points(data, "naz_submit_sm_resp_rate") or points(data, "naz_unanswered_total")
     out = []
     for lo, hi in _silent_runs(data, acc):
-        for first, last, n in _clusters(acc, lo, hi):
-            if last - first >= STALL_EPISODE_S:
-                out.append(
-                    {
-                        "from": first,
-                        "to": last,
-                        "duration_s": round(last - first, 3),
-                        "accepted": n,
-                        "to_end": hi >= resp[-1][0],
-                    }
-                )
+        clusters = _clusters(acc, lo, hi)
+        accepting = sum(last - first for first, last, _ in clusters)
+        if clusters and accepting >= STALL_EPISODE_S:
+            first, last = clusters[0][0], clusters[-1][1]
+            out.append(
+                {
+                    "from": first,
+                    "to": last,
+                    "duration_s": round(last - first, 3),
+                    "accepting_s": round(accepting, 3),
+                    "accepted": sum(n for _, _, n in clusters),
+                    "to_end": hi >= resp[-1][0],
+                }
+            )
     return out
 
 
@@ -360,8 +366,8 @@ def stall(data: RunData) -> dict[str, Any]:
     out["source"] = "ledger + metrics " + ", ".join(has)
     found = episodes(data)
     out["episodes"] = found
-    longest = max(found, key=lambda e: e["duration_s"], default=None)
-    if longest is None or longest["duration_s"] < STALL_MIN_S:
+    longest = max(found, key=lambda e: e["accepting_s"], default=None)
+    if longest is None or longest["accepting_s"] < STALL_MIN_S:
         out["evidence"] = _no_stall_sentence(longest)
         return out
     out.update(detected=True, **{k: longest[k] for k in ("from", "to", "duration_s", "to_end")})
@@ -374,7 +380,7 @@ def _no_stall_sentence(longest: dict[str, Any] | None) -> str:
         return "naz received responses whenever the SMSC accepted submits."
     return (
         f"no span of {STALL_MIN_S:.0f} s without responses; the longest, from "
-        f"{clock(longest['from'])}, lasted {longest['duration_s']:.0f} s while the SMSC "
+        f"{clock(longest['from'])}, lasted {longest['accepting_s']:.0f} s while the SMSC "
         f"accepted {longest['accepted']} submit_sm."
     )
 
@@ -383,8 +389,8 @@ def _stall_sentence(data: RunData, e: dict[str, Any]) -> str:
     lo, hi = e["from"], e["to"]
     text = (
         f"from {clock(lo)} for {hi - lo:.0f} s{' (to the end of the run)' if e['to_end'] else ''}"
-        f" the SMSC accepted {e['accepted']} submit_sm (ledger) while naz received no "
-        "submit_sm_resp"
+        f" the SMSC accepted {e['accepted']} submit_sm (ledger, {e['accepting_s']:.0f} s of "
+        "accepting) while naz received no submit_sm_resp"
     )
     una = points(data, "naz_unanswered_total")
     a = _value_at(una, lo)
