@@ -27,11 +27,29 @@ def _item(code: str, text: str) -> dict[str, str]:
     return {"code": code, "text": text}
 
 
-def _where(items: list[dict[str, Any]]) -> str:
-    by_outage = collections.Counter(
-        f"at {x['outage']}" if x.get("outage") else "outside any outage" for x in items
-    )
-    return ", ".join(f"{n} {k}" for k, n in sorted(by_outage.items()))
+def _label_key(label: str) -> tuple[str, int]:
+    """'SMSC outage 10' after 'SMSC outage 9'."""
+    head, _, number = label.rpartition(" ")
+    return (head, int(number)) if number.isdigit() else (label, 0)
+
+
+def _where(items: list[dict[str, Any]], most: int = 4) -> str:
+    """Where they were, by outage in order; past ``most`` outages, by service."""
+    by_outage = collections.Counter(x.get("outage") for x in items)
+    outside = by_outage.pop(None, 0)
+    labels = sorted(by_outage, key=_label_key)
+    if len(labels) <= most:
+        parts = [f"{by_outage[k]} at {k}" for k in labels]
+    else:
+        parts = []
+        for service in sorted({_label_key(k)[0] for k in labels}):
+            counts = [by_outage[k] for k in labels if _label_key(k)[0] == service]
+            lo, hi = min(counts), max(counts)
+            each = f"{lo}" if lo == hi else f"{lo} to {hi}"
+            parts.append(f"{sum(counts)} at {len(counts)} {service}s ({each} each)")
+    if outside:
+        parts.append(f"{outside} outside any outage")
+    return ", ".join(parts)
 
 
 def _message_reasons(summary: dict[str, Any]) -> list[dict[str, str]]:
@@ -111,12 +129,30 @@ def _health_reasons(summary: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def _seen_together(unplanned: list[dict[str, Any]], within_s: float = 1.0) -> int:
+    """How many unplanned outages began within ``within_s`` of another target's."""
+    return sum(
+        any(
+            p["target"] != o["target"] and abs(p["down_at"] - o["down_at"]) <= within_s
+            for p in unplanned
+        )
+        for o in unplanned
+    )
+
+
 def _warnings(summary: dict[str, Any]) -> list[dict[str, str]]:
     out = []
     unplanned = (summary.get("unplanned_outages") or {}).get("outages") or []
     if unplanned:
         names = ", ".join(f"{o['service']} {o['down_iso']}" for o in unplanned)
-        out.append(_item("unplanned_outages", f"{len(unplanned)} unplanned outages: {names}"))
+        text = f"{len(unplanned)} unplanned outages: {names}"
+        both = _seen_together(unplanned)
+        if both:
+            text += (
+                f" ({both} of them began within 1 s of one of the other service: the probe's"
+                " host or its link stalled, not necessarily the services)"
+            )
+        out.append(_item("unplanned_outages", text))
     una = summary.get("unanswered") or {}
     if una.get("at_end"):
         text = f"{una['at_end']} submit_sm never answered (naz_unanswered_total at the end)"
@@ -150,11 +186,11 @@ def fmt_lost(lost: list[dict[str, Any]]) -> str:
     groups = []
     popped = [x for x in lost if x["class"] == LOST_POPPED]
     if popped:
-        by_outage = collections.Counter(x["outage"] or "outside any outage" for x in popped)
-        if len(by_outage) == 1:
+        by_outage = collections.Counter(x["outage"] for x in popped)
+        if len(by_outage) == 1 and None not in by_outage:
             where = f"all at {next(iter(by_outage))}"
         else:
-            where = ", ".join(f"{n} at {k}" for k, n in sorted(by_outage.items()))
+            where = _where(popped)
         groups.append(f"{len(popped)} popped and lost in flight: {where}")
     rejected = [x for x in lost if x["class"] == LOST_REJECTED]
     if rejected:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nazbench.report.data import load
+from nazbench.report.outcome import _seen_together, _where
 from nazbench.report.summary import build_summary
 
 from .conftest import DATA, T0, accept, write_run
@@ -155,3 +156,19 @@ def test_topology_in_context(tmp_path: Path) -> None:
     ]
     assert c["provider"] == "lab"
     assert (c["rtt_ms"], c["ceiling_msg_per_s"]) == (100, 10.0)
+
+
+def test_where_lists_outages_in_order_and_groups_many() -> None:
+    few = [{"outage": "SMSC outage 10"}, {"outage": "SMSC outage 9"}, {"outage": None}]
+    assert _where(few) == "1 at SMSC outage 9, 1 at SMSC outage 10, 1 outside any outage"
+    many = [{"outage": f"SMSC outage {i}"} for i in range(1, 7)] + [{"outage": "SMSC outage 2"}]
+    many += [{"outage": "Redis outage 1"}]
+    assert _where(many) == "1 at 1 Redis outages (1 each), 7 at 6 SMSC outages (1 to 2 each)"
+
+
+def test_unplanned_outages_of_both_targets_at_once_point_at_the_probe() -> None:
+    def u(target: str, at: float) -> dict:
+        return {"target": target, "down_at": at}
+
+    assert _seen_together([u("smsc", 100.0), u("redis", 100.4), u("redis", 300.0)]) == 2
+    assert _seen_together([u("smsc", 100.0), u("redis", 102.0), u("smsc", 100.5)]) == 0
