@@ -1,0 +1,163 @@
+"""The figures of docs/RESULTS.md, printed from collected runs' summary.json.
+
+Each run is a directory written by ``collect.yml`` (``artifacts/<run_id>/``); its report
+is rebuilt first (``nazbench.report build``, offline), so the figures are those of the
+current report code. Prints two Markdown tables: one row per run, and one row per
+outage kind (service) over all the runs given.
+
+    python benchmarks/results_table.py artifacts/smoke-a-1 artifacts/smoke-b-1 ...
+    python benchmarks/results_table.py --no-build artifacts/paper60-1
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from nazbench.report.cli import build
+
+MB_PER_H = 3600.0
+
+
+def rss_slope_mb_per_h(s: dict[str, Any]) -> float | None:
+    """naz RSS end - start over the run's span, MB per hour (two-point slope)."""
+    naz, span = s["naz"], s["throughput"].get("span_s")
+    if naz.get("rss_start_mb") is None or naz.get("rss_end_mb") is None or not span:
+        return None
+    return (naz["rss_end_mb"] - naz["rss_start_mb"]) / span * MB_PER_H
+
+
+def run_row(s: dict[str, Any]) -> list[Any]:
+    m, out = s["messages"], s.get("outcome") or {}
+    lost_by_naz = m["lost"] - m.get("lost_never_popped", 0)
+    slope = rss_slope_mb_per_h(s)
+    stall = s["health"]["stall"]
+    return [
+        s["run_id"],
+        f"{s['run']['experiment']} / {s['run']['profile']}",
+        s["run"]["chaos_seed"] if s["run"]["experiment"] == "A" else "—",
+        round((s["run"].get("duration_s") or 0) / 60, 1),
+        m["queued"],
+        m["delivered_once"],
+        lost_by_naz,
+        m.get("lost_never_popped", 0),
+        m["duplicated"],
+        len(s["outages"]),
+        s["throughput"].get("goodput_outside_msg_per_s"),
+        s["latency"].get("steady_p50_s"),
+        s["latency"].get("p99_max_s"),
+        f"{s['naz']['rss_start_mb']} → {s['naz']['rss_end_mb']}",
+        round(slope, 2) if slope is not None else "—",
+        s["health"]["sessions"].get("max_bound"),
+        f"{stall['duration_s']:.0f} s" if stall.get("detected") else "no",
+        out.get("result", "—") + (": " + ", ".join(r["code"] for r in out.get("reasons", [])))
+        if out.get("reasons")
+        else out.get("result", "—"),
+    ]
+
+
+RUN_HEADERS = [
+    "run",
+    "experiment / profile",
+    "chaos seed",
+    "minutes",
+    "queued",
+    "delivered once",
+    "lost by naz",
+    "never popped (run ended)",
+    "duplicated",
+    "outages",
+    "msg/s outside outages",
+    "latency p50 steady, s",
+    "latency p99 max, s",
+    "naz RSS start → end, MB",
+    "RSS slope, MB/h",
+    "SMSC sessions at once (max)",
+    "reader stall",
+    "result",
+]
+
+
+def kind_rows(sums: list[dict[str, Any]]) -> list[list[Any]]:
+    """Per service: outages, lost in flight per outage, duplicated, clean recovery p50/max."""
+    outages: dict[str, int] = collections.Counter()
+    lost: dict[str, int] = collections.Counter()
+    dups: dict[str, int] = collections.Counter()
+    recov: dict[str, list[float]] = collections.defaultdict(list)
+    overlapped: dict[str, int] = collections.Counter()
+    for s in sums:
+        by_label = {o["label"]: o for o in s["outages"]}
+        for o in s["outages"]:
+            outages[o["service"]] += 1
+            if o.get("clean") and o["recovery_s"] is not None:
+                recov[o["service"]].append(o["recovery_s"])
+            elif not o.get("clean"):
+                overlapped[o["service"]] += 1
+        for x in s["lost"]:
+            if x.get("outage") in by_label:
+                lost[by_label[x["outage"]]["service"]] += 1
+        for x in s.get("duplicated") or []:
+            if x.get("outage") in by_label:
+                dups[by_label[x["outage"]]["service"]] += 1
+    rows = []
+    for service in sorted(outages):
+        r = recov[service]
+        rows.append(
+            [
+                f"{service} stop",
+                outages[service],
+                lost[service],
+                round(lost[service] / outages[service], 2),
+                dups[service],
+                len(r),
+                round(statistics.median(r), 1) if r else "—",
+                round(max(r), 1) if r else "—",
+                overlapped[service],
+            ]
+        )
+    return rows
+
+
+KIND_HEADERS = [
+    "outage kind",
+    "outages",
+    "lost in flight",
+    "lost per outage",
+    "duplicated",
+    "clean recoveries",
+    "recovery p50, s",
+    "recovery max, s",
+    "overlapped (left out)",
+]
+
+
+def markdown(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join("—" if c is None else str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="collected run directories")
+    parser.add_argument("--no-build", action="store_true", help="read summary.json as it is")
+    args = parser.parse_args(argv)
+    sums = []
+    for run in args.runs:
+        if args.no_build:
+            sums.append(json.loads((run / "summary.json").read_text(encoding="utf-8")))
+        else:
+            sums.append(build(run))
+    print(markdown(RUN_HEADERS, [run_row(s) for s in sums]))
+    print()
+    print(markdown(KIND_HEADERS, kind_rows(sums)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
