@@ -13,7 +13,8 @@ What a run directory may hold (see playbooks/run_chaos.yml and collect.yml):
 - ``logs-check.json`` (collect.yml: naz's log records in its files vs rows in ``logs``,
   :func:`nazbench.collect.check.logs_check`);
 - ``topology.json`` (optional, run_plan.yml: ``{"provider": "lab", "groups": {"naz_clients":
-  ["sfo1"], ...}, "regions": {"sfo1": "sfo3", ...}}``; not listed as an input).
+  ["sfo1"], ...}, "regions": {"sfo1": "sfo3", ...}, "rtt_measured": <the last
+  measure_rtt.yml result between the naz and SMSC hosts, or null>}``; not an input).
 
 A run directory needs ``params.json`` or ``run.json``; everything else that is missing is
 listed in ``RunData.missing`` and the numbers that depend on it say so.

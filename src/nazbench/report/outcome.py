@@ -298,6 +298,12 @@ def _ceiling(rtt_ms: Any, throughput: dict[str, Any]) -> tuple[float | None, str
     return ceiling, note + "."
 
 
+def _measured_median(rtt: Any) -> float | None:
+    """The median of the last measure_rtt.yml before the run (topology.json), if any."""
+    value = rtt.get("median_ms") if isinstance(rtt, dict) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def context(data: RunData, summary: dict[str, Any]) -> dict[str, Any]:
     """What the run faced: duration, end, hosts and regions, RTT and its ceiling, naz."""
     params = data.params or {}
@@ -311,7 +317,7 @@ def context(data: RunData, summary: dict[str, Any]) -> dict[str, Any]:
         "topology_source": "topology.json" if data.topology is not None else None,
         "provider": topo.get("provider"),
         "rtt_ms": rtt,
-        "rtt_ms_measured": topo.get("rtt_ms_measured"),
+        "rtt_ms_measured": _measured_median(topo.get("rtt_measured")),
         "ceiling_msg_per_s": ceiling,
         "ceiling_note": note,
         "naz_version": ((data.versions or {}).get("naz_host") or {}).get("naz"),

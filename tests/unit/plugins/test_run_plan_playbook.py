@@ -41,6 +41,7 @@ def test_the_shipped_lab_topology_is_recorded_with_the_run(tmp_path):
             "smsc_servers": ["ams1"],
         },
         "regions": {"ams1": "ams3", "sfo1": "sfo3"},
+        "rtt_measured": None,
     }
     params = json.loads((tmp_path / "topo-1" / "params.json").read_text())
     assert params["run_id"] == "topo-1"
@@ -62,6 +63,10 @@ def test_topology_follows_the_inventory_and_tolerates_a_host_without_region(tmp_
             }
         )
     )
+    # the last measure_rtt.yml between the naz host and the SMSC's goes with the run
+    rtt = {"from": "c1", "to": "s1", "median_ms": 151.2, "p90_ms": 153.0, "samples": 60}
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "rtt-c1-s1.json").write_text(json.dumps(rtt))
     proc = run_plan(tmp_path / "art", inv, "-e", "run_id=topo-2", "-e", "provider=digitalocean")
     assert proc.returncode == 0, proc.stdout[-3000:]
     topo = json.loads((tmp_path / "art" / "topo-2" / "topology.json").read_text())
@@ -69,3 +74,4 @@ def test_topology_follows_the_inventory_and_tolerates_a_host_without_region(tmp_
     assert topo["groups"]["smsc_servers"] == ["s1"]
     assert topo["groups"]["redis_servers"] == ["r1"]
     assert topo["regions"] == {"c1": "lon1", "s1": "fra1", "r1": ""}
+    assert topo["rtt_measured"] == rtt

@@ -145,6 +145,7 @@ def test_topology_in_context(tmp_path: Path) -> None:
             "smsc_servers": ["ams1"],
         },
         "regions": {"ams1": "ams3", "sfo1": ""},
+        "rtt_measured": {"from": "sfo1", "to": "ams1", "median_ms": 155.1, "p90_ms": 158.0},
     }
     s = clean_run(
         tmp_path, params={"lab_wan_rtt_ms": 100}, extra={"topology.json": json.dumps(topo)}
@@ -154,7 +155,7 @@ def test_topology_in_context(tmp_path: Path) -> None:
         {"host": "ams1", "roles": ["redis_servers", "smsc_servers"], "region": "ams3"},
         {"host": "sfo1", "roles": ["naz_clients", "observability"], "region": None},
     ]
-    assert c["provider"] == "lab"
+    assert (c["provider"], c["rtt_ms_measured"]) == ("lab", 155.1)
     assert (c["rtt_ms"], c["ceiling_msg_per_s"]) == (100, 10.0)
 
 
