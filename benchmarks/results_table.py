@@ -136,6 +136,40 @@ KIND_HEADERS = [
 ]
 
 
+def keepalive_rows(sums: list[dict[str, Any]]) -> list[list[Any]]:
+    """SMSC outages where naz logged an enquire_link error after the SMSC was back:
+    when (s after the start) and how long after it the SMSC accepted again."""
+    rows = []
+    for s in sums:
+        for o in s["outages"]:
+            after = [t for t in o.get("enquire_link_errors_s") or [] if t >= 0]
+            if o["service"] != "SMSC" or not after or o["recovery_s"] is None:
+                continue
+            first = min(after)
+            rows.append([s["run_id"], o["label"], first, o["recovery_s"], o.get("clean")])
+    return rows
+
+
+def keepalive_summary(rows: list[list[Any]]) -> str:
+    if not rows:
+        return "no SMSC outage with an enquire_link error after the start"
+    firsts = [r[2] for r in rows]
+    gaps = [r[3] - r[2] for r in rows if r[3] >= r[2]]
+    text = (
+        f"{len(rows)} SMSC outages: naz's first enquire_link error {min(firsts):.1f}-"
+        f"{max(firsts):.1f} s after the start (median {statistics.median(firsts):.1f})"
+    )
+    if gaps:
+        text += (
+            f"; accepts resumed {min(gaps):.1f}-{max(gaps):.1f} s after it (median "
+            f"{statistics.median(gaps):.1f}) in {len(gaps)} of them"
+        )
+    return text
+
+
+KEEPALIVE_HEADERS = ["run", "outage", "enquire_link error, s after start", "recovery, s", "clean"]
+
+
 def markdown(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join("—" if c is None else str(c) for c in row) + " |" for row in rows]
@@ -156,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(RUN_HEADERS, [run_row(s) for s in sums]))
     print()
     print(markdown(KIND_HEADERS, kind_rows(sums)))
+    print()
+    keep = keepalive_rows(sums)
+    print(markdown(KEEPALIVE_HEADERS, keep))
+    print()
+    print(keepalive_summary(keep))
     return 0
 
 

@@ -397,7 +397,9 @@ def _stall_sentence(data: RunData, e: dict[str, Any]) -> str:
     b = una[-1][1] if una and e["to_end"] else _value_at(una, hi)
     if a is not None and b is not None and b > a:
         text += f" and naz_unanswered_total rose from {a:,.0f} to {b:,.0f}"
-    return text + ": naz stopped reading the SMSC's answers."
+    if e["to_end"]:
+        return text + ": naz stopped reading the SMSC's answers."
+    return text + ": naz read none of the SMSC's answers for that long, then resumed."
 
 
 def health(data: RunData) -> dict[str, Any]:

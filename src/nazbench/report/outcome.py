@@ -239,7 +239,11 @@ def verdict(summary: dict[str, Any]) -> str:
     result = (summary.get("outcome") or {}).get("result", "FAIL")
     codes = {r["code"] for r in (summary.get("outcome") or {}).get("reasons", [])}
     if "reader_stall" in codes:
-        parts.append("naz stopped reading responses")
+        stall = summary["health"]["stall"]
+        if stall.get("to_end"):
+            parts.append("naz stopped reading responses")
+        else:
+            parts.append(f"naz read no responses for {stall['duration_s']:.0f} s")
     if "multiple_sessions" in codes:
         parts.append("more than one SMSC session at once")
     if "logs_mismatch" in codes:

@@ -62,6 +62,17 @@ def test_stall_to_the_end_is_a_failure(tmp_path: Path) -> None:
     assert "naz stopped reading responses" in s["verdict"]
 
 
+def test_a_stall_that_ends_says_naz_resumed(tmp_path: Path) -> None:
+    # naz reads nothing from T0+100 to T0+200, then answers again (smoke-a-1: 77 s)
+    resp = series([(t, 0.0 if 130 <= t <= 200 else 5.0) for t in STEPS])
+    s = steady_run(tmp_path, {"naz_submit_sm_resp_rate": resp})
+    stall = s["health"]["stall"]
+    assert stall["detected"] is True and stall["to_end"] is False
+    assert stall["evidence"].endswith("then resumed.")
+    assert "stopped reading" not in stall["evidence"]
+    assert "naz read no responses for" in s["verdict"]
+
+
 def test_stall_from_unanswered_alone(tmp_path: Path) -> None:
     s = steady_run(tmp_path, {"naz_unanswered_total": UNANSWERED})
     stall = s["health"]["stall"]
