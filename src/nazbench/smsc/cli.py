@@ -67,6 +67,33 @@ def _max_pdu(text: str) -> int:
     return value
 
 
+def _backlog(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be within 1-65535, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 86400:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be >= 0 (and under a day), got {text}")
+    return value
+
+
+def _unbind_seconds(text: str) -> float:
+    value = _seconds(text)
+    if not 0.0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"must be within (0, 60], got {text}")
+    return value
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m nazbench.smsc",
@@ -128,6 +155,33 @@ def make_parser() -> argparse.ArgumentParser:
         help="largest command_length accepted (default %(default)s)",
     )
     parser.add_argument(
+        "--backlog",
+        type=_backlog,
+        default=1024,
+        help="listen backlog (capped by net.core.somaxconn; default %(default)s)",
+    )
+    parser.add_argument(
+        "--session-init-timeout",
+        type=_seconds,
+        default=0.0,
+        help="close a session not bound this many seconds after it connected, 0 = off "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--inactivity-timeout",
+        type=_seconds,
+        default=0.0,
+        help="send unbind to a bound session that sent no PDU for this many seconds, 0 = off "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--unbind-timeout",
+        type=_unbind_seconds,
+        default=1.0,
+        help="after sending unbind (inactivity, shutdown) close the session this many "
+        "seconds later if no unbind_resp came (default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -164,6 +218,10 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         error_status=args.error_status,
         seed=args.seed,
         max_pdu_length=args.max_pdu_length,
+        backlog=args.backlog,
+        session_init_timeout=args.session_init_timeout,
+        inactivity_timeout=args.inactivity_timeout,
+        unbind_timeout=args.unbind_timeout,
     )
     try:
         config.validate()

@@ -37,7 +37,8 @@ class SmscMetrics:
         )
         self.generic_nacks = Counter(
             PREFIX + "generic_nacks",
-            "generic_nack PDUs sent (unknown command or invalid body), by command_status.",
+            "generic_nack PDUs sent (unknown command_id, bad command_length, enquire_link "
+            "with a body), by command_status.",
             ["command_status"],
             registry=reg,
         )
@@ -46,8 +47,27 @@ class SmscMetrics:
         )
         self.sessions_closed = Counter(
             PREFIX + "sessions_closed",
-            "TCP sessions ended, by reason (peer, unbind, malformed, shutdown, error).",
+            "TCP sessions ended, by reason (peer, unbind, malformed, shutdown, error, "
+            "init_timeout, inactivity).",
             ["reason"],
+            registry=reg,
+        )
+        self.sessions_without_pdu = Counter(
+            PREFIX + "sessions_without_pdu",
+            "TCP sessions that ended without sending a byte (port probes; logged at DEBUG).",
+            registry=reg,
+        )
+        self.unbinds_sent = Counter(
+            PREFIX + "unbinds_sent",
+            "unbind PDUs the SMSC sent, by reason (inactivity, shutdown).",
+            ["reason"],
+            registry=reg,
+        )
+        self.invalid_pdus = Counter(
+            PREFIX + "invalid_pdus",
+            "submit_sm / bind_* whose body could not be decoded, answered with their own "
+            "response and an error status, by command and command_status.",
+            ["command", "command_status"],
             registry=reg,
         )
         self.malformed = Counter(

@@ -143,6 +143,8 @@ MAX_ADDR = 21
 MAX_MESSAGE_ID = 65
 MAX_SM_LENGTH = 254
 TAG_MESSAGE_PAYLOAD = 0x0424
+# esm_class bit 6 (GSM feature UDHI): the user data starts with a User Data Header.
+ESM_CLASS_UDHI = 0x40
 
 
 class FramingError(Exception):
@@ -203,6 +205,23 @@ class SubmitSm(NamedTuple):
         if self.short_message:
             return self.short_message
         return self.tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
+
+    @property
+    def text(self) -> bytes:
+        """:attr:`payload` without its User Data Header (see :func:`skip_udh`)."""
+        return skip_udh(self.payload, self.esm_class)
+
+
+def skip_udh(user_data: bytes, esm_class: int) -> bytes:
+    """``user_data`` after its User Data Header when ``esm_class`` has UDHI (0x40).
+
+    The header's first octet is its length (UDHL) without itself, so UDHL + 1 octets are
+    skipped; e.g. the 6-octet ``05 00 03 ref total part`` of a concatenated part. A
+    header longer than the data leaves nothing (b"").
+    """
+    if esm_class & ESM_CLASS_UDHI and user_data:
+        return user_data[user_data[0] + 1 :]
+    return user_data
 
 
 # --- framing ---------------------------------------------------------------------------
@@ -417,32 +436,35 @@ def _user_data(body: bytes, pos: int, sm_length: int) -> tuple[bytes, dict[int, 
 _SUBMIT_SM_RE = re.compile(
     rb"[^\x00]{0,5}\x00.."  # service_type, source_addr_ton/npi
     rb"[^\x00]{0,20}\x00.."  # source_addr, dest_addr_ton/npi
-    rb"[^\x00]{0,20}\x00..."  # destination_addr, esm_class, protocol_id, priority_flag
+    rb"[^\x00]{0,20}\x00(.).."  # destination_addr, esm_class (group 1), protocol_id, priority
     rb"(?:[^\x00]{16})?\x00(?:[^\x00]{16})?\x00"  # schedule_delivery_time, validity_period
     rb".....",  # registered_delivery, replace_if_present, data_coding, default_msg_id, sm_length
     re.DOTALL,
 )
 
 
-def submit_sm_user_data(body: bytes) -> tuple[int, bytes]:
-    """``(data_coding, user data)`` of a submit_sm body, validated like parse_submit_sm.
+def submit_sm_user_data(body: bytes) -> tuple[int, int, bytes]:
+    """``(esm_class, data_coding, user data)`` of a submit_sm body, validated like
+    parse_submit_sm.
 
     The user data is short_message, or the message_payload parameter when short_message
-    is empty. This is the SMSC's per-message path; anything the fast match rejects goes
-    through :func:`parse_submit_sm`, which raises the precise error.
+    is empty, UDH included (see :func:`skip_udh`). This is the SMSC's per-message path;
+    anything the fast match rejects goes through :func:`parse_submit_sm`, which raises
+    the precise error.
     """
     match = _SUBMIT_SM_RE.match(body)
     if match is None:
         sm = parse_submit_sm(body)  # raises for every body the pattern rejects
-        return sm.data_coding, sm.payload
+        return sm.esm_class, sm.data_coding, sm.payload
     pos = match.end()
     end = pos + body[pos - 1]
+    esm_class = body[match.start(1)]
     if end == len(body) and end - pos <= MAX_SM_LENGTH:  # the common case: no TLVs
-        return body[pos - 3], body[pos:end]
+        return esm_class, body[pos - 3], body[pos:end]
     short_message, tlvs = _user_data(body, pos, body[pos - 1])
     if short_message or not tlvs:
-        return body[pos - 3], short_message
-    return body[pos - 3], tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
+        return esm_class, body[pos - 3], short_message
+    return esm_class, body[pos - 3], tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
 
 
 def encode_submit_sm(

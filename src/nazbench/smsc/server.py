@@ -7,6 +7,26 @@ in the session's buffer for the next read.
 
 With a response delay, a read's answers are queued and released ``delay`` after they
 arrived, in order, by one timer per session; other sessions are not held up.
+
+SMPP 3.4 conformance of the error paths (section 4.3.1 and 5.1.3):
+
+- an impossible ``command_length`` (< 16 or > ``max_pdu_length``) gets a generic_nack
+  ESME_RINVCMDLEN (with the PDU's sequence_number when its 16-octet header has arrived,
+  else 0), then the session is closed: the rest of the stream cannot be framed;
+- an unknown ``command_id`` gets a generic_nack ESME_RINVCMDID; the session lives on;
+- a submit_sm or bind_* whose body cannot be decoded gets that command's own response
+  (``command_id | 0x80000000``) with the decoder's status: ESME_RINVCMDLEN when the
+  body ends inside a field or a C-string has no NUL, ESME_RINVMSGLEN for a bad
+  sm_length, the field's own status for an over-long field (ESME_RINVSYSID,
+  ESME_RINVPASWD, ESME_RINVSRCADR, ...), ESME_RINVOPTPARSTREAM / ESME_RINVPARLEN for
+  broken optional parameters. Such a submit_sm gets no ledger line (there is no
+  msg_id to read); it is counted in ``nazbench_smsc_invalid_pdus_total``.
+
+Timers (0 = off): a session that is not bound ``session_init_timeout`` seconds after it
+connected is closed; a bound session that sends no PDU for ``inactivity_timeout``
+seconds is sent an ``unbind``. An unbind the SMSC sends (also to every bound session on
+shutdown) is followed by closing the session on its unbind_resp, or after
+``unbind_timeout`` seconds without one.
 """
 
 from __future__ import annotations
@@ -36,6 +56,7 @@ _HEADER = pdu.HEADER
 _SUBMIT_SM = pdu.SUBMIT_SM
 _SUBMIT_SM_RESP = pdu.SUBMIT_SM_RESP
 _TX_MODES = ("transceiver", "transmitter")
+_UDHI = pdu.ESM_CLASS_UDHI
 # With a response delay, a session may hold at most this many answers before the SMSC
 # stops reading from it (TCP backpressure instead of unbounded memory).
 MAX_DELAYED_ANSWERS = 100_000
@@ -44,12 +65,17 @@ _ESC_CLOSE = b"\x1b>"  # "]"
 _UCS2_OPEN = "[nb:".encode("utf-16-be")
 
 
-def extract_msg_id(payload: bytes, data_coding: int) -> str | None:
+def extract_msg_id(payload: bytes, data_coding: int, esm_class: int = 0) -> str | None:
     """The benchmark msg_id at the start of a submit_sm's user data, if there is one.
 
     Handles naz 0.8.1's default encoding (GSM 03.38, data_coding 0), where ``[`` and ``]``
-    are escape sequences, as well as ASCII/Latin-1 and UCS2.
+    are escape sequences, as well as ASCII/Latin-1 and UCS2. With UDHI in ``esm_class``
+    the User Data Header is skipped first, so the part of a concatenated message that
+    starts with the id carries it (the other parts carry none: their ledger lines have
+    a null msg_id). The id itself is read by :func:`nazbench.msgid.decode_body`.
     """
+    if esm_class & _UDHI:
+        payload = pdu.skip_udh(payload, esm_class)
     if payload[:4] == b"[nb:":
         return decode_body(payload)
     if data_coding == 0 and payload[:5] == _ESC_OPEN:
@@ -79,6 +105,10 @@ class SmscConfig:
     max_pdu_length: int = pdu.DEFAULT_MAX_PDU_LENGTH
     smsc_system_id: str = "nazbench-smsc"
     shutdown_grace: float = 5.0
+    backlog: int = 1024
+    session_init_timeout: float = 0.0
+    inactivity_timeout: float = 0.0
+    unbind_timeout: float = 1.0
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -88,6 +118,10 @@ class SmscConfig:
             (0.0 <= self.error_fraction <= 1.0, "error_fraction must be within [0, 1]"),
             (0 < self.error_status <= 0xFFFFFFFF, "error_status must be a non-zero status"),
             (self.max_pdu_length >= 64, "max_pdu_length must be >= 64"),
+            (1 <= self.backlog <= 65535, f"backlog must be 1-65535, got {self.backlog}"),
+            (0 <= self.session_init_timeout < 86400, "session_init_timeout must be 0-86400 s"),
+            (0 <= self.inactivity_timeout < 86400, "inactivity_timeout must be 0-86400 s"),
+            (0 < self.unbind_timeout <= 60, "unbind_timeout must be within (0, 60] s"),
             (_is_cstring(self.system_id, pdu.MAX_SYSTEM_ID), "system_id must be 1-15 ASCII"),
             (_is_cstring(self.password, pdu.MAX_PASSWORD, 0), "password must be 0-8 ASCII"),
             (_is_cstring(self.smsc_system_id, pdu.MAX_SYSTEM_ID), "smsc_system_id: 1-15 ASCII"),
@@ -145,7 +179,11 @@ class Smsc:
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
-                self._new_session, self.config.host, self.config.port, reuse_address=True
+                self._new_session,
+                self.config.host,
+                self.config.port,
+                reuse_address=True,
+                backlog=self.config.backlog,
             )
         except BaseException:
             await self.ledger.aclose()
@@ -153,7 +191,8 @@ class Smsc:
         self._port = self._server.sockets[0].getsockname()[1]
         log.info(
             "listening on %s:%d (system_id=%s boot_id=%s delay_ms=%s error_fraction=%s "
-            "error_status=%s seed=%s ledger=%s)",
+            "error_status=%s seed=%s backlog=%d session_init_timeout=%s inactivity_timeout=%s "
+            "ledger=%s)",
             self.config.host,
             self.port,
             self.config.system_id,
@@ -162,6 +201,9 @@ class Smsc:
             self.config.error_fraction,
             pdu.status_name(self.config.error_status),
             self.config.seed,
+            self.config.backlog,
+            self.config.session_init_timeout,
+            self.config.inactivity_timeout,
             self.config.ledger_path,
         )
 
@@ -179,7 +221,8 @@ class Smsc:
             gone.set_result(None)
 
     async def stop(self) -> None:
-        """Stop accepting, answer what is queued, close sessions, fsync and close the ledger."""
+        """Stop accepting, answer what is queued, unbind bound sessions and close them (on
+        their unbind_resp or after ``unbind_timeout``), fsync and close the ledger."""
         if self.stopping:
             return
         self.stopping = True
@@ -231,6 +274,17 @@ class Session(asyncio.Protocol):
         self._delay = server.config.response_delay_ms / 1000.0
         self._max_len = server.config.max_pdu_length
         self._session_json = f'"{session_id}"'
+        # False until the first byte arrives: a connection that never sends one (a port
+        # probe) is logged at DEBUG only.
+        self._active = False
+        self._opened_at = 0.0
+        self._idle_after = server.config.inactivity_timeout
+        self._last_pdu = 0.0  # loop time of the last read with a PDU (inactivity timer)
+        self._init_timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._unbind_timer: asyncio.TimerHandle | None = None
+        self._unbind_reason: str | None = None  # set once the SMSC has sent an unbind
+        self._out_seq = 0  # sequence_number of PDUs the SMSC originates
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -242,14 +296,21 @@ class Session(asyncio.Protocol):
         metrics = self.server.metrics
         metrics.sessions_opened.inc()
         metrics.active_sessions.inc()
-        log.info("session %s opened from %s", self.session_id, self.peer)
+        loop = asyncio.get_running_loop()
+        self._opened_at = loop.time()
+        log.debug("session %s opened from %s", self.session_id, self.peer)
         if self.server.stopping:
             self._close("shutdown")
+            return
+        init_timeout = self.server.config.session_init_timeout
+        if init_timeout:
+            self._init_timer = loop.call_later(init_timeout, self._init_expired)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._init_timer, self._idle_timer, self._unbind_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._init_timer = self._idle_timer = self._unbind_timer = None
         if self._buf and not self._closing:
             self._malformed("truncated", f"connection ended inside a PDU ({len(self._buf)} bytes)")
             self._closing = True
@@ -262,7 +323,11 @@ class Session(asyncio.Protocol):
         metrics.sessions_closed.labels(reason).inc()
         dropped = sum(len(p.records) for p in self._pending)
         self._pending.clear()
-        log.info(
+        if not self._active:
+            # connected and left without a byte (a port probe): DEBUG, and counted
+            metrics.sessions_without_pdu.inc()
+        log.log(
+            logging.INFO if self._active else logging.DEBUG,
             "session %s from %s closed (%s%s%s)",
             self.session_id,
             self.peer,
@@ -308,6 +373,8 @@ class Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:  # noqa: PLR0912, PLR0915
         if self._closing:
             return
+        if not self._active:
+            self._first_data()
         if self._buf:
             self._buf += data
             buf = bytes(self._buf)  # one copy per read; every slice below is then bytes
@@ -343,8 +410,12 @@ class Session(asyncio.Protocol):
         while end - pos >= 4:
             length = unpack_length(buf, pos)[0]
             if length < 16 or length > max_len:
+                # SMPP 3.4 4.3.1: generic_nack ESME_RINVCMDLEN, then the stream is lost
                 close_reason = "malformed"
                 self._malformed("bad_length", f"command_length {length} at offset {pos}")
+                seq = unpack_header(buf, pos)[3] if end - pos >= 16 else 0
+                exc = pdu.PduError(pdu.ESME_RINVCMDLEN, f"command_length {length}")
+                append(self._nack(seq, exc, "bad command_length", nack_counts))
                 break
             if end - pos < length:
                 break
@@ -355,11 +426,13 @@ class Session(asyncio.Protocol):
             if command_id == _SUBMIT_SM:
                 n_submit += 1
                 try:
-                    data_coding, user_data = user_data_of(body)
+                    esm_class, data_coding, user_data = user_data_of(body)
                 except pdu.PduError as exc:
-                    append(self._nack(seq, exc, "submit_sm", nack_counts))
+                    append(self._invalid(_SUBMIT_SM, seq, exc))
+                    name = pdu.status_name(exc.status)
+                    submit_counts[name] = submit_counts.get(name, 0) + 1
                     continue
-                msg_id = extract_msg_id(user_data, data_coding)
+                msg_id = extract_msg_id(user_data, data_coding, esm_class)
                 if tx_bound and not (error_fraction and random_() < error_fraction):
                     message_id = prefix + format(next_id, "x")
                     next_id += 1
@@ -383,7 +456,7 @@ class Session(asyncio.Protocol):
             elif command_id in pdu.BIND_COMMANDS:
                 name = pdu.COMMAND_NAMES[command_id]
                 pdu_counts[name] = pdu_counts.get(name, 0) + 1
-                append(self._bind(command_id, seq, body, nack_counts))
+                append(self._bind(command_id, seq, body))
                 tx_bound = self.bound_mode in _TX_MODES
             elif command_id == pdu.UNBIND:
                 pdu_counts["unbind"] = pdu_counts.get("unbind", 0) + 1
@@ -396,6 +469,10 @@ class Session(asyncio.Protocol):
                 # deliver_sm_resp, enquire_link_resp, generic_nack, ...: nothing to answer
                 name = pdu.COMMAND_NAMES[command_id]
                 pdu_counts[name] = pdu_counts.get(name, 0) + 1
+                if command_id == pdu.UNBIND_RESP and self._unbind_reason is not None:
+                    log.info("session %s unbind_resp received", self.session_id)
+                    close_reason = self._unbind_reason
+                    break
             else:
                 name = pdu.COMMAND_NAMES.get(command_id, "unknown")
                 pdu_counts[name] = pdu_counts.get(name, 0) + 1
@@ -403,6 +480,8 @@ class Session(asyncio.Protocol):
                 append(self._nack(seq, exc, name, nack_counts))
 
         server.next_message_id = next_id
+        if self._idle_after and pos:
+            self._last_pdu = asyncio.get_running_loop().time()
         if close_reason is not None:
             self._closing = True
             self._close_reason = close_reason
@@ -437,14 +516,32 @@ class Session(asyncio.Protocol):
             )
         return pdu.encode_pdu(pdu.GENERIC_NACK, seq, b"", exc.status)
 
-    def _bind(self, command_id: int, seq: int, body: bytes, nacks: dict[str, int]) -> bytes:
+    def _invalid(self, command_id: int, seq: int, exc: pdu.PduError) -> bytes:
+        """The response to a ``command_id`` PDU whose body cannot be decoded: the command's
+        own ``*_resp`` with the decoder's status and no body (SMPP 3.4 3.3)."""
+        name = pdu.COMMAND_NAMES[command_id]
+        status = pdu.status_name(exc.status)
+        self.server.metrics.invalid_pdus.labels(name, status).inc()
+        self._nacks_sent += 1
+        if self._nacks_sent <= 10 or self._nacks_sent % 1000 == 0:  # a flood must not flood logs
+            log.warning(
+                "session %s: invalid %s seq=%d answered with %s: %s",
+                self.session_id,
+                name,
+                seq,
+                status,
+                exc.reason,
+            )
+        return pdu.encode_pdu(command_id | pdu.RESPONSE_BIT, seq, b"", exc.status)
+
+    def _bind(self, command_id: int, seq: int, body: bytes) -> bytes:
         mode = pdu.BIND_COMMANDS[command_id]
         config = self.server.config
         try:
             request = pdu.parse_bind(body)
         except pdu.PduError as exc:
             self.server.metrics.binds.labels(mode, "malformed").inc()
-            return self._nack(seq, exc, pdu.COMMAND_NAMES[command_id], nacks)
+            return self._invalid(command_id, seq, exc)
         if self.bound_mode is not None:
             status = pdu.ESME_RALYBND
         elif not hmac.compare_digest(request.system_id.encode(), config.system_id.encode()):
@@ -460,6 +557,7 @@ class Session(asyncio.Protocol):
         if status == pdu.ESME_ROK:
             self.bound_mode = mode
             self.server.metrics.bound_sessions.inc()
+            self._bound()
             log.info(
                 "session %s bound as %s (system_id=%s system_type=%r interface_version=0x%02x)",
                 self.session_id,
@@ -479,6 +577,78 @@ class Session(asyncio.Protocol):
             )
             body_out = b""
         return pdu.encode_pdu(command_id | pdu.RESPONSE_BIT, seq, body_out, status)
+
+    def _first_data(self) -> None:
+        """The first bytes of the session: from now on it is logged at INFO."""
+        self._active = True
+        log.info(
+            "session %s opened from %s (first PDU after %.3f s)",
+            self.session_id,
+            self.peer,
+            asyncio.get_running_loop().time() - self._opened_at,
+        )
+
+    # -- timers and SMSC-originated unbind -------------------------------------------
+
+    def _init_expired(self) -> None:
+        """session_init_timeout: the session did not bind in time."""
+        self._init_timer = None
+        if self.bound_mode is not None or self._closing:
+            return
+        log.log(
+            logging.INFO if self._active else logging.DEBUG,
+            "session %s from %s: not bound within %s s, closing it",
+            self.session_id,
+            self.peer,
+            self.server.config.session_init_timeout,
+        )
+        self._close("init_timeout")
+
+    def _bound(self) -> None:
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+            self._init_timer = None
+        if self._idle_after:
+            loop = asyncio.get_running_loop()
+            self._last_pdu = loop.time()
+            self._idle_timer = loop.call_at(self._last_pdu + self._idle_after, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """inactivity_timeout: unbind a bound session that sent no PDU for that long."""
+        self._idle_timer = None
+        if self._closing or self._unbind_reason is not None or self.bound_mode is None:
+            return
+        due = self._last_pdu + self._idle_after
+        loop = asyncio.get_running_loop()
+        if loop.time() < due:  # a PDU came meanwhile: look again when it would expire
+            self._idle_timer = loop.call_at(due, self._idle_check)
+            return
+        log.info("session %s: no PDU for %s s, sending unbind", self.session_id, self._idle_after)
+        self._send_unbind("inactivity")
+
+    def _send_unbind(self, reason: str) -> None:
+        """Send an unbind (after any queued answers); close on its unbind_resp or after
+        ``unbind_timeout``, with ``reason``."""
+        if self._unbind_reason is not None or self._closing:
+            return
+        self._unbind_reason = reason
+        self._out_seq += 1
+        self.server.metrics.unbinds_sent.labels(reason).inc()
+        self._enqueue(_Pending(0.0, [pdu.encode_pdu(pdu.UNBIND, self._out_seq)], [], None))
+        self._unbind_timer = asyncio.get_running_loop().call_later(
+            self.server.config.unbind_timeout, self._unbind_expired
+        )
+
+    def _unbind_expired(self) -> None:
+        self._unbind_timer = None
+        if self._closing:
+            return
+        log.info(
+            "session %s: no unbind_resp within %s s, closing it",
+            self.session_id,
+            self.server.config.unbind_timeout,
+        )
+        self._close(self._unbind_reason or "shutdown")
 
     def _malformed(self, kind: str, detail: str) -> None:
         self.server.metrics.malformed.labels(kind).inc()
@@ -563,15 +733,32 @@ class Session(asyncio.Protocol):
             self.transport.close()
 
     def shutdown(self) -> None:
-        """Server shutdown: send every queued answer now, then close."""
+        """Server shutdown: send every queued answer now; then unbind a bound session
+        (closed on its unbind_resp or after ``unbind_timeout``) and close any other."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for timer in (self._init_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self._init_timer = self._idle_timer = None
+        self._delay = 0.0  # what still arrives is answered at once
         pending = list(self._pending)
         self._pending.clear()
+        self._pending_records = 0
+        if "delay" in self._paused_by:
+            self._set_paused("delay", False)  # the unbind_resp must be read
         if pending:
             self._send(pending)
-        self._close(self._close_reason if self._closing else "shutdown")
+        if self._closing:
+            self._close(self._close_reason)
+        elif self._unbind_reason is not None:
+            self._unbind_reason = "shutdown"  # already unbinding (inactivity): let it finish
+        elif self.bound_mode is not None and self.transport and not self.transport.is_closing():
+            log.info("session %s: shutting down, sending unbind", self.session_id)
+            self._send_unbind("shutdown")
+        else:
+            self._close("shutdown")
 
     def abort(self) -> None:
         if self.transport is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nazbench.smsc import pdu
-from nazbench.smsc.cli import main, make_parser, read_password
+from nazbench.smsc.cli import config_from_args, main, make_parser, read_password
 
 from .conftest import PASSWORD
 
@@ -46,6 +46,11 @@ def password_file(tmp_path: Path) -> Path:
         (["--error-status", "0"], "--error-status: must be a non-zero"),
         (["--error-status", "zz"], "--error-status: not an integer"),
         (["--system-id", "x" * 16], "--system-id: system_id must be 1-15 ASCII"),
+        (["--backlog", "0"], "--backlog: must be within 1-65535"),
+        (["--backlog", "many"], "--backlog: not an integer"),
+        (["--session-init-timeout", "-1"], "--session-init-timeout: must be >= 0"),
+        (["--inactivity-timeout", "nan"], "--inactivity-timeout: must be >= 0"),
+        (["--unbind-timeout", "0"], "--unbind-timeout: must be within (0, 60]"),
     ],
 )
 def test_bad_values_are_reported_by_flag(
@@ -73,6 +78,34 @@ def test_password_too_long_in_file(capsys, tmp_path: Path) -> None:
     err = capsys.readouterr().err
     assert "--password-file" in err
     assert "123456789" not in err
+
+
+def test_timer_and_backlog_flags_reach_the_config(tmp_path: Path, password_file: Path) -> None:
+    parser = make_parser()
+    base = ["--password-file", str(password_file), "--ledger", str(tmp_path / "l")]
+    default = config_from_args(parser, parser.parse_args(base))
+    assert (default.backlog, default.session_init_timeout, default.inactivity_timeout) == (
+        1024,
+        0.0,
+        0.0,
+    )
+    assert default.unbind_timeout == 1.0
+    args = parser.parse_args(
+        [
+            *base,
+            "--backlog=4096",
+            "--session-init-timeout=5",
+            "--inactivity-timeout=30.5",
+            "--unbind-timeout=2",
+        ]
+    )
+    config = config_from_args(parser, args)
+    assert (config.backlog, config.session_init_timeout, config.inactivity_timeout) == (
+        4096,
+        5.0,
+        30.5,
+    )
+    assert config.unbind_timeout == 2.0
 
 
 def test_there_is_no_password_flag() -> None:

@@ -226,6 +226,9 @@ def test_fast_submit_sm_path_agrees_with_the_full_parser() -> None:
         + struct.pack(">HH", pdu.TAG_MESSAGE_PAYLOAD, 3)
         + b"abc",
         pdu.decode_pdu(pdu.encode_submit_sm(1, b"y" * 254, data_coding=8)).body,
+        pdu.decode_pdu(
+            pdu.encode_submit_sm(1, b"\x05\x00\x03\x07\x02\x01[nb:r/1] a", esm_class=0x43)
+        ).body,
     ]
     checked = 0
     for base in bases:
@@ -246,7 +249,7 @@ def test_fast_submit_sm_path_agrees_with_the_full_parser() -> None:
             body = bytes(data)
             try:
                 sm = pdu.parse_submit_sm(body)
-                expected: object = (sm.data_coding, sm.payload)
+                expected: object = (sm.esm_class, sm.data_coding, sm.payload)
             except pdu.PduError as exc:
                 expected = exc.status
             try:
@@ -255,4 +258,31 @@ def test_fast_submit_sm_path_agrees_with_the_full_parser() -> None:
                 got = exc.status
             assert got == expected, body
             checked += 1
-    assert checked == 9000
+    assert checked == 12000
+
+
+@pytest.mark.parametrize(
+    ("payload", "coding", "esm_class", "expected"),
+    [
+        (b"\x05\x00\x03\x07\x02\x01[nb:r/1] hi", 1, 0x40, "r/1"),
+        (b"\x05\x00\x03\x07\x02\x01\x1b<nb:r/1\x1b> hi", 0, 0x43, "r/1"),
+        (b"\x05\x00\x03\x07\x02\x01" + "[nb:r/2] hi".encode("utf-16-be"), 8, 0x40, "r/2"),
+        (b"\x06\x08\x04\x00\x07\x02\x01[nb:r/3] hi", 1, 0x40, "r/3"),  # 16-bit reference
+        (b"\x05\x00\x03\x07\x02\x02more text", 1, 0x40, None),  # a later part: no id
+        (b"\x05\x00\x03\x07\x02\x01[nb:r/1] hi", 1, 0x03, None),  # no UDHI: not skipped
+        (b"[nb:r/1] hi", 1, 0x03, "r/1"),
+        (b"\x40", 1, 0x40, None),  # UDHL beyond the data
+        (b"", 1, 0x40, None),
+    ],
+)
+def test_extract_msg_id_skips_the_udh_when_udhi_is_set(
+    payload: bytes, coding: int, esm_class: int, expected: str | None
+) -> None:
+    assert extract_msg_id(payload, coding, esm_class) == expected
+
+
+def test_submit_sm_text_property_skips_the_udh() -> None:
+    frame = pdu.encode_submit_sm(1, b"\x05\x00\x03\x07\x02\x01[nb:r/1] a", esm_class=0x40)
+    sm = pdu.parse_submit_sm(pdu.decode_pdu(frame).body)
+    assert sm.text == b"[nb:r/1] a"
+    assert pdu.skip_udh(b"\x05\x00\x03\x07\x02\x01[nb", 0x00) == b"\x05\x00\x03\x07\x02\x01[nb"

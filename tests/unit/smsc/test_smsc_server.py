@@ -216,7 +216,7 @@ def test_connection_ending_inside_a_pdu_is_counted_as_truncated(config: SmscConf
     run(scenario())
 
 
-def test_unknown_command_and_bad_bodies_get_generic_nack_and_the_session_lives_on(
+def test_unknown_command_gets_generic_nack_a_bad_submit_body_its_resp_and_session_lives_on(
     config: SmscConfig,
 ) -> None:
     async def scenario() -> None:
@@ -231,7 +231,7 @@ def test_unknown_command_and_bad_bodies_get_generic_nack_and_the_session_lives_o
             assert [(n.command_id, n.command_status, n.sequence_number) for n in nacks] == [
                 (pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, 11),
                 (pdu.GENERIC_NACK, pdu.ESME_RINVCMDID, 12),
-                (pdu.GENERIC_NACK, pdu.ESME_RINVCMDLEN, 13),
+                (pdu.SUBMIT_SM_RESP, pdu.ESME_RINVCMDLEN, 13),
                 (pdu.GENERIC_NACK, pdu.ESME_RINVCMDLEN, 14),
             ]
             assert (await client.submit("[nb:n/1] x")).command_status == 0
@@ -389,7 +389,7 @@ def test_response_delay_holds_answers_not_throughput(config: SmscConfig) -> None
 
 
 def test_shutdown_answers_delayed_submits_and_closes_sessions(config: SmscConfig) -> None:
-    delayed = dataclasses.replace(config, response_delay_ms=5000)
+    delayed = dataclasses.replace(config, response_delay_ms=5000, unbind_timeout=0.2)
 
     async def scenario() -> None:
         smsc = make_smsc(delayed)
@@ -403,6 +403,8 @@ def test_shutdown_answers_delayed_submits_and_closes_sessions(config: SmscConfig
         assert time.monotonic() - start < 2
         resp = await client.read_pdu()
         assert (resp.sequence_number, resp.command_status) == (5, 0)
+        unbind = await client.read_pdu()  # a bound session is unbound (no answer: closed)
+        assert (unbind.command_id, unbind.body) == (pdu.UNBIND, b"")
         assert await client.closed_by_peer()
         await client.close()
         assert metric(smsc, "nazbench_smsc_sessions_closed_total", reason="shutdown") == 1
