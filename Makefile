@@ -15,14 +15,10 @@ export ANSIBLE_NOCOLOR := 1
 # directories, so two sessions sharing one would remove each other's.
 UNIT := mkdir -p /tmp/nazbench-pytest-unit && PYTEST_DEBUG_TEMPROOT=/tmp/nazbench-pytest-unit pytest tests/unit
 MOLECULE := molecule test --all
-# In make test: message_path (the long one, its own containers) beside default then redis.
-MOLECULE_PATH := molecule test -s message_path
-MOLECULE_ROLES := molecule test -s default && molecule test -s redis
 E2E := mkdir -p /tmp/nazbench-pytest-e2e && PYTEST_DEBUG_TEMPROOT=/tmp/nazbench-pytest-e2e pytest -v tests/e2e
 
 test: bootstrap lint image
-	@scripts/together unit '$(UNIT)' molecule-path '$(MOLECULE_PATH)' \
-		molecule-roles '$(MOLECULE_ROLES)' e2e '$(E2E)'
+	@scripts/together unit '$(UNIT)' molecule '$(MOLECULE)' e2e '$(E2E)'
 	@echo "make test: all checks passed"
 
 bootstrap:
