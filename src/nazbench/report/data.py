@@ -428,6 +428,24 @@ METRICS = (
 )
 
 
+def read_series(metrics_dir: Path, name: str) -> Series | None:
+    """``<metrics_dir>/<name>.csv`` (nazbench.promexport) as a Series; None when absent or
+    without a finite sample. Rows whose timestamp or value is not a number are skipped."""
+    path = metrics_dir / f"{name}.csv"
+    if not path.exists():
+        return None
+    rows = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        for rec in csv.DictReader(fh):
+            try:
+                t, v = float(rec.pop("timestamp")), float(rec.pop("value"))
+            except (TypeError, ValueError, KeyError):
+                continue
+            if math.isfinite(t) and math.isfinite(v):
+                rows.append((t, v, {k: val for k, val in rec.items() if k}))
+    return Series(name, rows) if rows else None
+
+
 def _load_metrics(data: RunData, note) -> None:
     candidates = [data.dir / "metrics", data.dir]
     mdir = next((d for d in candidates if (d / "metrics-index.json").exists()), None)
@@ -442,21 +460,9 @@ def _load_metrics(data: RunData, note) -> None:
     data.metrics_index = _read_json(mdir / "metrics-index.json")
     note("metrics", mdir / "metrics-index.json", True)
     for name in METRICS:
-        path = mdir / f"{name}.csv"
-        if not path.exists():
-            continue
-        rows = []
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            for rec in reader:
-                try:
-                    t, v = float(rec.pop("timestamp")), float(rec.pop("value"))
-                except (TypeError, ValueError, KeyError):
-                    continue
-                if math.isfinite(t) and math.isfinite(v):
-                    rows.append((t, v, {k: val for k, val in rec.items() if k}))
-        if rows:
-            data.metrics[name] = Series(name, rows)
+        series = read_series(mdir, name)
+        if series is not None:
+            data.metrics[name] = series
     data.inputs["metrics"]["series"] = sorted(data.metrics)
 
 

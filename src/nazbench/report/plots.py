@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import csv
 import itertools
 import math
 import statistics
@@ -28,7 +27,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from nazbench.report.data import RunData, Series, iso
+from nazbench.report.data import RunData, Series, iso, read_series
 from nazbench.report.summary import BUCKET_S, MB, throughput_buckets
 
 SERVICE_COLORS = {"SMSC": "#d62728", "Redis": "#1f77b4"}
@@ -72,19 +71,7 @@ def metric(data: RunData, name: str) -> Series | None:
     series = data.metrics.get(name)
     if series is not None or data.metrics_dir is None:
         return series
-    path = data.metrics_dir / f"{name}.csv"
-    if not path.exists():
-        return None
-    rows = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh):
-            try:
-                t, v = float(rec.pop("timestamp")), float(rec.pop("value"))
-            except (TypeError, ValueError, KeyError):
-                continue
-            if math.isfinite(t) and math.isfinite(v):
-                rows.append((t, v, {k: val for k, val in rec.items() if k}))
-    return Series(name, rows) if rows else None
+    return read_series(data.metrics_dir, name)
 
 
 def _totals(series: Series | None) -> list[tuple[float, float]]:
