@@ -17,14 +17,23 @@ from nazbench.smsc.server import Smsc, SmscConfig
 log = logging.getLogger("nazbench.smsc")
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be within 0-65535, got {value}")
-    return value
+def _int_within(lo: int, hi: int):
+    """An argparse type: a whole number within [lo, hi]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be within {lo}-{hi}, got {value}")
+        return value
+
+    return parse
+
+
+_port = _int_within(0, 65535)
+_backlog = _int_within(1, 65535)
 
 
 def _fraction(text: str) -> float:
@@ -64,16 +73,6 @@ def _max_pdu(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if not 64 <= value <= 16 * 1024 * 1024:
         raise argparse.ArgumentTypeError(f"must be within 64-16777216, got {value}")
-    return value
-
-
-def _backlog(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be within 1-65535, got {value}")
     return value
 
 
