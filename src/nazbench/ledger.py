@@ -9,6 +9,10 @@ per non-blank line, each in exactly one category:
   :func:`nazbench.msgid.index_of` of it, None when it is not one of the run's ids.
 - ``other_run``: a well-formed line whose ``msg_id`` is another run's (``<other>/...``).
 - ``null_id``: a well-formed line whose ``msg_id`` is null (the SMSC read no id).
+- ``receipt``: a well-formed object with a ``record`` key: the SMSC's delivery-receipt
+  records (``"record": "receipt"`` when it sent a deliver_sm, ``"receipt_ack"`` when the
+  client's deliver_sm_resp came; nazbench.smsc.receipts). Never a submit_sm result;
+  ``msg_id`` and ``status`` (the ack's command_status) are kept when they are valid.
 - ``malformed``: not JSON, not an object, without ``msg_id``, a ``msg_id`` that is neither
   a string nor null, or a ``command_status`` that is not an integer (or integer text
   such as ``"0x00000045"``); ``why`` says which.
@@ -40,9 +44,10 @@ OURS = "ours"
 OTHER_RUN = "other_run"
 NULL_ID = "null_id"
 MALFORMED = "malformed"
+RECEIPT = "receipt"
 BEFORE = "before"
 AFTER = "after"
-CATEGORIES = (OURS, OTHER_RUN, NULL_ID, MALFORMED, BEFORE, AFTER)
+CATEGORIES = (OURS, OTHER_RUN, NULL_ID, MALFORMED, RECEIPT, BEFORE, AFTER)
 
 Line = str | bytes | dict
 
@@ -143,12 +148,20 @@ def classify(
         yield Entry(lineno, category, line, ts, msg_id, code, index, why)
 
 
-def _fields(
+def _fields(  # noqa: PLR0911 - one return per category
     record: dict | None, why: str | None, prefix: str
 ) -> tuple[str, str | None, int | None, str | None]:
     """(category, msg_id, status, why malformed) of a line inside the window."""
     if record is None:
         return MALFORMED, None, None, why
+    if "record" in record:  # a receipt record, not a submit_sm result
+        msg_id = record.get("msg_id")
+        return (
+            RECEIPT,
+            msg_id if isinstance(msg_id, str) else None,
+            status(record.get("command_status")),
+            None,
+        )
     if "msg_id" not in record:
         return MALFORMED, None, None, "no msg_id field"
     code = status(record.get("command_status"))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nazbench import ledger
+from nazbench.nazapp.reconcile import reconcile
 
 
 def rec(msg_id, ts=None, status=0, **extra) -> str:
@@ -171,3 +172,28 @@ def test_read_lines_plain_gz_in_order_and_missing(tmp_path: Path):
     bad.write_bytes(one.read_bytes()[:-6])  # truncated
     with pytest.raises(ledger.READ_ERRORS):
         list(ledger.read_lines([bad]))
+
+
+def test_receipt_records_are_their_own_category():
+    """The SMSC's receipt and receipt_ack lines are never counted as submit_sm results."""
+    receipt = {"ts": 5.0, "record": "receipt", "session": "b.1", "sequence_number": 3}
+    receipt |= {"message_id": "b-1", "msg_id": "r/0", "stat": "DELIVRD", "try": 1}
+    ack = {"ts": 6.0, "record": "receipt_ack", "session": "b.1", "sequence_number": 3}
+    ack |= {"message_id": "b-1", "msg_id": "r/0", "command_status": 0}
+    lines = [rec("r/0", ts=4.0), json.dumps(receipt), json.dumps(ack), rec("r/1", ts=7.0)]
+    entries = list(ledger.classify(lines, "r"))
+    assert [e.category for e in entries] == ["ours", "receipt", "receipt", "ours"]
+    assert (entries[2].msg_id, entries[2].status, entries[2].index) == ("r/0", 0, None)
+    assert entries[1].status is None
+    # before the window they are "before" like any line
+    assert cats(lines, since=5.5) == ["before", "before", "receipt", "ours"]
+
+
+def test_reconcile_counts_receipt_lines_apart():
+    manifest = {"run_id": "r", "count": 2, "id_scheme": {"first_index": 0, "last_index": 1}}
+    ack = json.dumps({"record": "receipt_ack", "msg_id": "r/0", "command_status": 0})
+    receipt = json.dumps({"record": "receipt", "msg_id": "r/1", "stat": "UNDELIV"})
+    result = reconcile(manifest, [rec("r/0"), rec("r/1"), ack, receipt])
+    counts = result.counts()
+    assert (counts["delivered_once"], counts["duplicated"], counts["malformed_lines"]) == (2, 0, 0)
+    assert counts["receipt_lines"] == 2 and result.ok

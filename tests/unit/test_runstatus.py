@@ -167,6 +167,7 @@ def test_extract_writes_the_whole_window_with_its_damage(tmp_path, capsys):
             "other_run": 1,
             "null_id": 1,
             "malformed": 2,
+            "receipt": 0,
             "before": 3,
             "after": 0,
         },

@@ -58,6 +58,7 @@ class Result:
     null_msg_id_lines: int = 0
     null_msg_id_accepted: int = 0
     malformed_lines: int = 0
+    receipt_lines: int = 0  # the SMSC's delivery-receipt records (not submit_sm results)
     malformed_examples: list[str] = dataclasses.field(default_factory=list)
     # The SMSC's ledger outlives runs: lines of other runs and lines older than ``since``
     # are counted here and otherwise left out.
@@ -92,6 +93,7 @@ class Result:
             "rejected_lines": self.rejected_lines,
             "other_run_lines": self.other_run_lines,
             "before_since_lines": self.before_since_lines,
+            "receipt_lines": self.receipt_lines,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,6 +138,9 @@ class _Reconciler:
             return
         if category == ledger.OTHER_RUN:
             result.other_run_lines += 1
+            return
+        if category == ledger.RECEIPT:  # delivery receipts are not submit_sm results
+            result.receipt_lines += 1
             return
         ok = entry.accepted
         if ok:
