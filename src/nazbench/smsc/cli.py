@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nazbench.smsc import pdu
 from nazbench.smsc.metrics import SmscMetrics, serve_metrics
+from nazbench.smsc.receipts import DEFAULT_STATES, parse_states
 from nazbench.smsc.server import Smsc, SmscConfig
 
 log = logging.getLogger("nazbench.smsc")
@@ -34,6 +35,15 @@ def _int_within(lo: int, hi: int):
 
 _port = _int_within(0, 65535)
 _backlog = _int_within(1, 65535)
+_tries = _int_within(1, 100)
+
+
+def _states(text: str) -> str:
+    try:
+        parse_states(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _fraction(text: str) -> float:
@@ -180,6 +190,46 @@ def make_parser() -> argparse.ArgumentParser:
         help="after sending unbind (inactivity, shutdown) close the session this many "
         "seconds later if no unbind_resp came (default %(default)s)",
     )
+    receipts = parser.add_argument_group(
+        "delivery receipts",
+        "deliver_sm receipts (esm_class 0x04) for accepted submit_sm with registered_delivery",
+    )
+    receipts.add_argument(
+        "--receipts",
+        action="store_true",
+        help="send delivery receipts, like SMPPSim (default: off)",
+    )
+    receipts.add_argument(
+        "--receipt-delay",
+        type=_seconds,
+        default=1.0,
+        help="seconds from the submit_sm_resp to its receipt (default %(default)s)",
+    )
+    receipts.add_argument(
+        "--receipt-states",
+        type=_states,
+        default=DEFAULT_STATES,
+        help="weights of the final states DELIVRD, UNDELIV, EXPIRED, REJECTD (default %(default)s)",
+    )
+    receipts.add_argument(
+        "--receipt-seed",
+        type=int,
+        default=0,
+        help="seed of the final-state draw (default %(default)s)",
+    )
+    receipts.add_argument(
+        "--receipt-retry",
+        type=_seconds,
+        default=30.0,
+        help="resend a receipt without deliver_sm_resp after this many seconds, 0 = never "
+        "(default %(default)s)",
+    )
+    receipts.add_argument(
+        "--receipt-max-tries",
+        type=_tries,
+        default=3,
+        help="send a receipt at most this many times in all (default %(default)s)",
+    )
     parser.add_argument(
         "--log-level",
         default="INFO",
@@ -221,6 +271,12 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         session_init_timeout=args.session_init_timeout,
         inactivity_timeout=args.inactivity_timeout,
         unbind_timeout=args.unbind_timeout,
+        receipts=args.receipts,
+        receipt_delay=args.receipt_delay,
+        receipt_states=args.receipt_states,
+        receipt_seed=args.receipt_seed,
+        receipt_retry=args.receipt_retry,
+        receipt_max_tries=args.receipt_max_tries,
     )
     try:
         config.validate()

@@ -9,6 +9,10 @@ One JSON object per line::
 ``message_id`` the id the SMSC returned (null when ``command_status`` is not 0, because an
 error submit_sm_resp carries no body).
 
+With delivery receipts on (``--receipts``, see :mod:`nazbench.smsc.receipts`) the ledger
+also holds lines with a ``record`` key (``"receipt"``: a deliver_sm sent, written before
+it is sent; ``"receipt_ack"``: its deliver_sm_resp). submit_sm lines have no ``record`` key.
+
 The server hands each batch of lines to :meth:`Ledger.write` *before* it sends the
 matching submit_sm_resp PDUs, and ``write`` returns only after the kernel has the bytes,
 so a response the client saw is in the file even if the process is SIGKILLed right after.

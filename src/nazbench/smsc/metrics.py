@@ -85,6 +85,40 @@ class SmscMetrics:
         self.ledger_lines = Counter(
             PREFIX + "ledger_lines_written", "Lines written to the ledger.", registry=reg
         )
+        # delivery receipts (--receipts)
+        self.receipts_sent = Counter(
+            PREFIX + "receipts_sent",
+            "Delivery receipts (deliver_sm) sent for the first time, by final state.",
+            ["stat"],
+            registry=reg,
+        )
+        self.receipts_resent = Counter(
+            PREFIX + "receipts_resent",
+            "Delivery receipts sent again (no successful deliver_sm_resp in time).",
+            registry=reg,
+        )
+        self.receipts_acked = Counter(
+            PREFIX + "receipts_acked",
+            "deliver_sm_resp matching a receipt in flight, by command_status.",
+            ["command_status"],
+            registry=reg,
+        )
+        self.receipts_abandoned = Counter(
+            PREFIX + "receipts_abandoned",
+            "Delivery receipts given up after the last try went unacknowledged.",
+            registry=reg,
+        )
+        self.receipts_unknown_resp = Counter(
+            PREFIX + "receipts_unknown_resp",
+            "deliver_sm_resp whose sequence_number matches no receipt in flight (ignored).",
+            registry=reg,
+        )
+        self.receipts_pending = Gauge(
+            PREFIX + "receipts_pending",
+            "Delivery receipts drawn and not yet acknowledged (scheduled, waiting for a "
+            "bind, or in flight).",
+            registry=reg,
+        )
 
     def add_counts(
         self,

@@ -574,3 +574,48 @@ def short_message_text(data: bytes, data_coding: int) -> str | bytes:
     if data_coding in (1, 3):
         return data.decode("latin-1")
     return data
+
+
+# --- deliver_sm (delivery receipts) ----------------------------------------------------
+
+TAG_RECEIPTED_MESSAGE_ID = 0x001E
+TAG_MESSAGE_STATE = 0x0427
+# esm_class bits 5..2 = 0001: the short_message is an SMSC delivery receipt.
+ESM_CLASS_DELIVERY_RECEIPT = 0x04
+
+
+def encode_tlv(tag: int, value: bytes) -> bytes:
+    """One optional parameter: tag, length, value."""
+    return struct.pack(">HH", tag, len(value)) + value
+
+
+def deliver_sm_body(
+    short_message: bytes,
+    *,
+    source_addr_ton: int = 0,
+    source_addr_npi: int = 0,
+    source_addr: bytes = b"",
+    dest_addr_ton: int = 0,
+    dest_addr_npi: int = 0,
+    destination_addr: bytes = b"",
+    esm_class: int = 0,
+    data_coding: int = 0,
+    tlvs: bytes = b"",
+) -> bytes:
+    """A deliver_sm body (SMPP 3.4 4.6.1): service_type, schedule/validity empty,
+    protocol_id, priority_flag, registered_delivery, replace_if_present and
+    sm_default_msg_id 0; ``tlvs`` already encoded (see :func:`encode_tlv`)."""
+    if len(short_message) > MAX_SM_LENGTH:
+        raise ValueError(f"short_message is {len(short_message)} octets; max {MAX_SM_LENGTH}")
+    return (
+        b"\x00"  # service_type
+        + bytes((source_addr_ton, source_addr_npi))
+        + _cstr(source_addr)
+        + bytes((dest_addr_ton, dest_addr_npi))
+        + _cstr(destination_addr)
+        + bytes((esm_class, 0, 0))  # esm_class, protocol_id, priority_flag
+        + b"\x00\x00"  # schedule_delivery_time, validity_period
+        + bytes((0, 0, data_coding, 0, len(short_message)))
+        + short_message
+        + tlvs
+    )

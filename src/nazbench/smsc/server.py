@@ -48,6 +48,7 @@ from nazbench.msgid import decode_body
 from nazbench.smsc import pdu
 from nazbench.smsc.ledger import Ledger, choose_boot_id
 from nazbench.smsc.metrics import SmscMetrics
+from nazbench.smsc.receipts import DEFAULT_STATES, RECEIVING_MODES, ReceiptEngine, parse_states
 
 log = logging.getLogger("nazbench.smsc")
 
@@ -109,6 +110,13 @@ class SmscConfig:
     session_init_timeout: float = 0.0
     inactivity_timeout: float = 0.0
     unbind_timeout: float = 1.0
+    # delivery receipts (see nazbench.smsc.receipts); off by default
+    receipts: bool = False
+    receipt_delay: float = 1.0
+    receipt_states: str = DEFAULT_STATES
+    receipt_seed: int = 0
+    receipt_retry: float = 30.0
+    receipt_max_tries: int = 3
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -126,9 +134,15 @@ class SmscConfig:
             (_is_cstring(self.password, pdu.MAX_PASSWORD, 0), "password must be 0-8 ASCII"),
             (_is_cstring(self.smsc_system_id, pdu.MAX_SYSTEM_ID), "smsc_system_id: 1-15 ASCII"),
         ]
+        checks += [
+            (0 <= self.receipt_delay < 86400, "receipt_delay must be 0-86400 s"),
+            (0 <= self.receipt_retry < 86400, "receipt_retry must be 0-86400 s"),
+            (1 <= self.receipt_max_tries <= 100, "receipt_max_tries must be 1-100"),
+        ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        parse_states(self.receipt_states)
 
 
 def _is_cstring(value: str, limit: int, minimum: int = 1) -> bool:
@@ -143,6 +157,8 @@ class _Pending:
     responses: list[bytes]
     records: list[tuple[int, str | None, str | None, int]]
     close_reason: str | None
+    # (submit_sm body, message_id, msg_id) of accepted submits; only with receipts on
+    receipts: list[tuple[bytes, str, str | None]] | None = None
 
 
 class Smsc:
@@ -163,6 +179,7 @@ class Smsc:
         self._server: asyncio.base_events.Server | None = None
         self._port: int | None = None
         self._session_gone: dict[Session, asyncio.Future[None]] = {}
+        self.receipts = ReceiptEngine(self) if config.receipts else None
 
     @property
     def port(self) -> int:
@@ -206,6 +223,16 @@ class Smsc:
             self.config.inactivity_timeout,
             self.config.ledger_path,
         )
+        if self.receipts is not None:
+            config = self.config
+            log.info(
+                "delivery receipts on (delay=%s s states=%s seed=%s retry=%s s max_tries=%d)",
+                config.receipt_delay,
+                config.receipt_states,
+                config.receipt_seed,
+                config.receipt_retry,
+                config.receipt_max_tries,
+            )
 
     def _new_session(self) -> Session:
         self._session_counter += 1
@@ -219,6 +246,8 @@ class Smsc:
         gone = self._session_gone.pop(session, None)
         if gone is not None and not gone.done():
             gone.set_result(None)
+        if self.receipts is not None:
+            self.receipts.session_ended(session)
 
     async def stop(self) -> None:
         """Stop accepting, answer what is queued, unbind bound sessions and close them (on
@@ -228,6 +257,8 @@ class Smsc:
         self.stopping = True
         if self._server is not None:
             self._server.close()
+        if self.receipts is not None:
+            self.receipts.stop()
         waiting = list(self._session_gone.values())
         for session in list(self.sessions):
             session.shutdown()
@@ -261,6 +292,7 @@ class Session(asyncio.Protocol):
         self.server = server
         self.session_id = session_id
         self.bound_mode: str | None = None
+        self.system_id: str | None = None  # set on a successful bind
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self._buf = bytearray()
@@ -388,6 +420,9 @@ class Session(asyncio.Protocol):
         max_len = self._max_len
         responses: list[bytes] = []
         records: list[tuple[int, str | None, str | None, int]] = []
+        receipts: list[tuple[bytes, str, str | None]] | None = (
+            None if server.receipts is None else []
+        )
         pdu_counts: dict[str, int] = {}
         submit_counts: dict[str, int] = {}
         nack_counts: dict[str, int] = {}
@@ -440,6 +475,8 @@ class Session(asyncio.Protocol):
                     mid = message_id.encode() + b"\x00"
                     append(pack_header(16 + len(mid), _SUBMIT_SM_RESP, 0, seq) + mid)
                     record((seq, msg_id, message_id, 0))
+                    if receipts is not None:
+                        receipts.append((body, message_id, msg_id))
                 else:
                     status = error_status if tx_bound else pdu.ESME_RINVBNDSTS
                     append(pack_header(16, _SUBMIT_SM_RESP, status, seq))
@@ -469,7 +506,10 @@ class Session(asyncio.Protocol):
                 # deliver_sm_resp, enquire_link_resp, generic_nack, ...: nothing to answer
                 name = pdu.COMMAND_NAMES[command_id]
                 pdu_counts[name] = pdu_counts.get(name, 0) + 1
-                if command_id == pdu.UNBIND_RESP and self._unbind_reason is not None:
+                if command_id == pdu.DELIVER_SM_RESP and server.receipts is not None:
+                    status = unpack_header(buf, pos - length)[2]
+                    server.receipts.ack(self, seq, status)
+                elif command_id == pdu.UNBIND_RESP and self._unbind_reason is not None:
                     log.info("session %s unbind_resp received", self.session_id)
                     close_reason = self._unbind_reason
                     break
@@ -496,7 +536,7 @@ class Session(asyncio.Protocol):
             due = 0.0
             if records and self._delay:
                 due = asyncio.get_running_loop().time() + self._delay
-            self._enqueue(_Pending(due, responses, records, close_reason))
+            self._enqueue(_Pending(due, responses, records, close_reason, receipts or None))
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -556,8 +596,13 @@ class Session(asyncio.Protocol):
         self.server.metrics.binds.labels(mode, result).inc()
         if status == pdu.ESME_ROK:
             self.bound_mode = mode
+            self.system_id = request.system_id
             self.server.metrics.bound_sessions.inc()
             self._bound()
+            receipts = self.server.receipts
+            if receipts is not None and mode in RECEIVING_MODES:
+                # after this read's answers (the bind_resp) have gone out
+                asyncio.get_running_loop().call_soon(receipts.bound, self)
             log.info(
                 "session %s bound as %s (system_id=%s system_type=%r interface_version=0x%02x)",
                 self.session_id,
@@ -632,9 +677,8 @@ class Session(asyncio.Protocol):
         if self._unbind_reason is not None or self._closing:
             return
         self._unbind_reason = reason
-        self._out_seq += 1
         self.server.metrics.unbinds_sent.labels(reason).inc()
-        self._enqueue(_Pending(0.0, [pdu.encode_pdu(pdu.UNBIND, self._out_seq)], [], None))
+        self._enqueue(_Pending(0.0, [pdu.encode_pdu(pdu.UNBIND, self.next_out_seq())], [], None))
         self._unbind_timer = asyncio.get_running_loop().call_later(
             self.server.config.unbind_timeout, self._unbind_expired
         )
@@ -722,9 +766,38 @@ class Session(asyncio.Protocol):
         if chunks:
             transport.write(b"".join(chunks))
         for item in items:
+            if item.receipts:
+                self.server.receipts.accepted(self, item.receipts)  # type: ignore[union-attr]
             if item.close_reason is not None:
                 self._close(item.close_reason)
                 break
+
+    # -- SMSC-originated PDUs (delivery receipts) -------------------------------------------
+
+    @property
+    def can_receive(self) -> bool:
+        """Bound as transceiver/receiver, not unbinding, not closing: may get a deliver_sm."""
+        transport = self.transport
+        return (
+            self.bound_mode in RECEIVING_MODES
+            and not self._closing
+            and self._unbind_reason is None
+            and transport is not None
+            and not transport.is_closing()
+        )
+
+    def next_out_seq(self) -> int:
+        """The sequence_number of the next PDU the SMSC originates on this session."""
+        self._out_seq += 1
+        return self._out_seq
+
+    def send_originated(self, data: bytes) -> None:
+        """Send a PDU the SMSC originates, after any answers still queued."""
+        self._enqueue(_Pending(0.0, [data], [], None))
+
+    def fail(self, reason: str) -> None:
+        """Close the session at once (e.g. a ledger write failed)."""
+        self._close(reason)
 
     def _close(self, reason: str) -> None:
         self._closing = True
