@@ -109,7 +109,9 @@ def test_the_smsc_command_line_parses_with_the_smscs_parser_with_each_boolean(tm
         parser = smsc_parser()
         args = parser.parse_args(argv[3:])
         config = config_from_args(parser, args)
-        assert config.port == _role_vars(unit)["smsc_port"]
+        role_vars = {**_role_vars(unit), **overrides}
+        assert config.port == role_vars["smsc_port"]
+        assert config.receipts is role_vars["smsc_receipts"]
         seen.append(config)
     assert seen
 

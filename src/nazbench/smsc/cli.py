@@ -196,7 +196,8 @@ def make_parser() -> argparse.ArgumentParser:
     )
     receipts.add_argument(
         "--receipts",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="send delivery receipts, like SMPPSim (default: off)",
     )
     receipts.add_argument(
