@@ -70,6 +70,30 @@ class Entry:
         return self.status == 0
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReceiptRecord:
+    """The fields of a ``receipt`` entry (nazbench.smsc.receipts writes them)."""
+
+    kind: str  # "receipt" (a deliver_sm sent) or "receipt_ack" (its deliver_sm_resp came)
+    message_id: str | None  # the SMSC's message_id the receipt is about
+    stat: str | None  # the final state a "receipt" carries (DELIVRD, UNDELIV, ...)
+
+
+def receipt_record(entry: Entry) -> ReceiptRecord | None:
+    """The receipt fields of a ``receipt`` entry; None for any other entry."""
+    if entry.category != RECEIPT:
+        return None
+    record, _ = _decode(entry.line)
+    if not isinstance(record, dict):
+        return None
+
+    def text(key: str) -> str | None:
+        value = record.get(key)
+        return value if isinstance(value, str) else None
+
+    return ReceiptRecord(str(record.get("record")), text("message_id"), text("stat"))
+
+
 def status(value: Any) -> int | None:
     """``command_status`` as an int: an int, or int text (``"0x00000045"``, ``"88"``)."""
     if isinstance(value, bool):

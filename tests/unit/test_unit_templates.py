@@ -111,7 +111,11 @@ def test_the_smsc_command_line_parses_with_the_smscs_parser_with_each_boolean(tm
         config = config_from_args(parser, args)
         role_vars = {**_role_vars(unit), **overrides}
         assert config.port == role_vars["smsc_port"]
-        assert config.receipts is role_vars["smsc_receipts"]
+        # every setting of the role reaches the SMSC's configuration under its own name
+        for name in ("receipts", "receipt_delay", "receipt_states", "receipt_seed"):
+            assert getattr(config, name) == role_vars[f"smsc_{name}"], name
+        for name in ("receipt_retry", "receipt_max_tries", "backlog", "system_id"):
+            assert getattr(config, name) == role_vars[f"smsc_{name}"], name
         seen.append(config)
     assert seen
 

@@ -22,6 +22,13 @@ and classified by :func:`nazbench.ledger.classify`, the one ledger reader; with 
 the lines before the run's window (``before_since_lines``) and other runs' lines
 (``other_run_lines``) are counted apart.
 
+Delivery receipts (the SMSC's ``receipt`` records of the run's messages) are tallied per
+receipt, keyed by the SMSC's message_id: ``receipts`` gives how many were sent (and resent),
+acknowledged once (one deliver_sm_resp with status 0), acknowledged more than once, never
+acknowledged, and answered with an error status; and the time from a receipt's first
+deliver_sm to its first accepted deliver_sm_resp (``ack_latency_s``). They never change
+the submit_sm categories above.
+
 Exit status: 0 after reporting (add ``--fail-on-discrepancy`` to get 1 when anything but
 ``delivered_once`` is non-empty), 2 when the manifest or a ledger cannot be read.
 """
@@ -29,6 +36,7 @@ Exit status: 0 after reporting (add ``--fail-on-discrepancy`` to get 1 when anyt
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import sys
@@ -39,8 +47,58 @@ from typing import Any
 
 from nazbench import ledger
 from nazbench.nazapp.producer import read_manifest
+from nazbench.stats import quantiles
 
 _MAX_MALFORMED_EXAMPLES = 20
+
+
+@dataclasses.dataclass(slots=True)
+class Receipt:
+    """One delivery receipt of the run, over all its tries."""
+
+    msg_id: str
+    first_sent: float | None = None
+    tries: int = 0
+    stat: str | None = None
+    ok_acks: int = 0
+    error_acks: int = 0
+    first_ok_ack: float | None = None
+
+    @property
+    def ack_latency(self) -> float | None:
+        if self.first_sent is None or self.first_ok_ack is None:
+            return None
+        return self.first_ok_ack - self.first_sent
+
+
+def receipt_summary(receipts: Iterable[Receipt]) -> dict[str, Any]:
+    """Counts and ack latency of ``receipts`` (see the module's docstring)."""
+    counts = collections.Counter()
+    by_stat: collections.Counter[str] = collections.Counter()
+    latencies = []
+    for r in receipts:
+        if not r.tries:  # an ack whose receipt was sent before the run's window
+            counts["acks_without_receipt"] += 1
+            continue
+        counts["sent"] += 1
+        counts["resent"] += r.tries - 1
+        by_stat[r.stat or "?"] += 1
+        if r.ok_acks == 1:
+            counts["acked_once"] += 1
+        elif r.ok_acks > 1:
+            counts["acked_more_than_once"] += 1
+        else:
+            counts["never_acked"] += 1
+        counts["error_acks"] += r.error_acks
+        if (latency := r.ack_latency) is not None:
+            latencies.append(latency)
+    keys = ("sent", "resent", "acked_once", "acked_more_than_once", "never_acked")
+    out: dict[str, Any] = {k: counts[k] for k in keys}
+    out["error_acks"] = counts["error_acks"]
+    out["acks_without_receipt"] = counts["acks_without_receipt"]
+    out["by_stat"] = dict(sorted(by_stat.items()))
+    out["ack_latency_s"] = quantiles(latencies)
+    return out
 
 
 @dataclasses.dataclass
@@ -60,6 +118,8 @@ class Result:
     malformed_lines: int = 0
     receipt_lines: int = 0  # the SMSC's delivery-receipt records (not submit_sm results)
     malformed_examples: list[str] = dataclasses.field(default_factory=list)
+    # The run's delivery receipts by the SMSC's message_id.
+    receipts: dict[str, Receipt] = dataclasses.field(default_factory=dict)
     # The SMSC's ledger outlives runs: lines of other runs and lines older than ``since``
     # are counted here and otherwise left out.
     other_run_lines: int = 0
@@ -106,6 +166,7 @@ class Result:
             "duplicated": self.duplicated,
             "unexpected": self.unexpected,
             "malformed_examples": self.malformed_examples,
+            "receipts": receipt_summary(self.receipts.values()),
         }
 
 
@@ -141,6 +202,7 @@ class _Reconciler:
             return
         if category == ledger.RECEIPT:  # delivery receipts are not submit_sm results
             result.receipt_lines += 1
+            self.receipt(entry)
             return
         ok = entry.accepted
         if ok:
@@ -159,6 +221,29 @@ class _Reconciler:
                 self.rejected.setdefault(index, []).append(entry.status)
         elif ok:
             result.unexpected[entry.msg_id] = result.unexpected.get(entry.msg_id, 0) + 1
+
+    def receipt(self, entry: ledger.Entry) -> None:
+        """Tally a receipt record of this run (one whose msg_id is the run's)."""
+        fields = ledger.receipt_record(entry)
+        if fields is None or fields.message_id is None:
+            return
+        if entry.msg_id is None or not entry.msg_id.startswith(self.prefix):
+            return
+        receipt = self.result.receipts.get(fields.message_id)
+        if receipt is None:
+            receipt = self.result.receipts[fields.message_id] = Receipt(entry.msg_id)
+        if fields.kind == "receipt":
+            receipt.tries += 1
+            receipt.stat = fields.stat or receipt.stat
+            if receipt.first_sent is None and entry.ts is not None:
+                receipt.first_sent = entry.ts
+        elif fields.kind == "receipt_ack":
+            if entry.status == 0:
+                receipt.ok_acks += 1
+                if receipt.first_ok_ack is None and entry.ts is not None:
+                    receipt.first_ok_ack = entry.ts
+            else:
+                receipt.error_acks += 1
 
     def finish(self) -> Result:
         result, prefix, first = self.result, self.prefix, self.first
@@ -226,6 +311,15 @@ def format_text(result: Result, limit: int = 20) -> str:
         f"  ledger lines       {c['ledger_lines']}  (accepted {c['accepted_lines']}, "
         f"rejected {c['rejected_lines']})",
     ]
+    r = receipt_summary(result.receipts.values())
+    if r["sent"] or r["acks_without_receipt"]:
+        lat = r["ack_latency_s"]
+        lines += [
+            f"  receipts sent      {r['sent']}  (resent {r['resent']}): acked once "
+            f"{r['acked_once']}, more than once {r['acked_more_than_once']}, never "
+            f"{r['never_acked']}; error acks {r['error_acks']}",
+            f"  receipt → ack      p50 {lat['p50']} s, p99 {lat['p99']} s, max {lat['max']} s",
+        ]
     if result.lost:
         lines.append(f"  lost ids: {_sample(result.lost, limit)}")
     if result.rejected_only:

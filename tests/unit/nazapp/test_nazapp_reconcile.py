@@ -198,3 +198,83 @@ def test_index_rule_is_msgid_index_of():
     r = reconcile(m, [line(i) for i in ids])
     assert r.delivered_once == 2  # 2 and 13: positions 0 and 11
     assert sorted(r.unexpected) == sorted(ids[2:])
+
+
+def receipt(msg_id, message_id, ts, stat="DELIVRD", tries=1) -> str:
+    return json.dumps(
+        {
+            "ts": ts,
+            "record": "receipt",
+            "session": "s",
+            "sequence_number": 1,
+            "message_id": message_id,
+            "msg_id": msg_id,
+            "stat": stat,
+            "try": tries,
+        }
+    )
+
+
+def ack(msg_id, message_id, ts, status=0) -> str:
+    return json.dumps(
+        {
+            "ts": ts,
+            "record": "receipt_ack",
+            "session": "s",
+            "sequence_number": 1,
+            "message_id": message_id,
+            "msg_id": msg_id,
+            "command_status": status,
+        }
+    )
+
+
+def test_receipts_are_tallied_per_receipt_and_leave_the_submit_sm_categories_alone():
+    submits = [line(f"run-1/{i}", ts=100.0 + i) for i in range(4)]
+    receipts = [
+        # m0: acked once, 2.5 s after its deliver_sm
+        receipt("run-1/0", "m0", 101.0),
+        ack("run-1/0", "m0", 103.5),
+        # m1: nacked (throttled), resent, acked 10 s after the first try
+        receipt("run-1/1", "m1", 102.0, stat="UNDELIV"),
+        ack("run-1/1", "m1", 102.5, status=0x58),
+        receipt("run-1/1", "m1", 110.0, stat="UNDELIV", tries=2),
+        ack("run-1/1", "m1", 112.0),
+        # m2: sent three times, never acknowledged
+        receipt("run-1/2", "m2", 103.0),
+        receipt("run-1/2", "m2", 133.0, tries=2),
+        receipt("run-1/2", "m2", 163.0, tries=3),
+        # m3: acknowledged twice (two accepted deliver_sm_resp)
+        receipt("run-1/3", "m3", 104.0, stat="EXPIRED"),
+        ack("run-1/3", "m3", 105.0),
+        ack("run-1/3", "m3", 106.0),
+        # another run's receipt and an ack whose receipt is not in the window: not ours / apart
+        receipt("run-2/0", "x0", 104.0),
+        ack("run-1/9", "m9", 107.0),
+    ]
+    result = reconcile(manifest(count=4), submits + receipts)
+    assert result.counts()["delivered_once"] == 4
+    assert result.ok
+    assert result.receipt_lines == len(receipts)
+    got = result.to_dict()["receipts"]
+    assert got == {
+        "sent": 4,
+        "resent": 3,
+        "acked_once": 2,
+        "acked_more_than_once": 1,
+        "never_acked": 1,
+        "error_acks": 1,
+        "acks_without_receipt": 1,
+        "by_stat": {"DELIVRD": 2, "EXPIRED": 1, "UNDELIV": 1},
+        # latencies 2.5 (m0), 10.0 (m1), 1.0 (m3): nearest rank
+        "ack_latency_s": {"n": 3, "p50": 2.5, "p99": 10.0, "max": 10.0},
+    }
+    assert result.receipts["m1"].ack_latency == 10.0
+    assert result.receipts["m2"].ack_latency is None
+
+
+def test_no_receipts_give_zero_counts_and_no_latency():
+    result = reconcile(manifest(count=1), [line("run-1/0")])
+    got = result.to_dict()["receipts"]
+    assert got["sent"] == 0 and got["never_acked"] == 0
+    assert got["ack_latency_s"] == {"n": 0, "p50": None, "p99": None, "max": None}

@@ -19,8 +19,8 @@ import smpplib.client
 import smpplib.command
 import smpplib.consts
 import smpplib.smpp
-import yaml
 
+from nazbench.nazapp.reconcile import reconcile
 from nazbench.smsc import pdu, receipts
 from nazbench.smsc.cli import config_from_args, make_parser
 from nazbench.smsc.server import SmscConfig
@@ -423,30 +423,35 @@ def test_config_validation(config: SmscConfig) -> None:
             SmscConfig(**{**config.__dict__, field: value}).validate()
 
 
-def test_role_passes_every_receipt_setting() -> None:
-    role = REPO / "roles" / "smsc"
-    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
-    assert defaults["smsc_receipts"] is False
-    unit = (role / "templates" / "nazbench-smsc.service.j2").read_text()
-    for flag, var in (
-        ("--receipt-delay", "smsc_receipt_delay"),
-        ("--receipt-states", "smsc_receipt_states"),
-        ("--receipt-seed", "smsc_receipt_seed"),
-        ("--receipt-retry", "smsc_receipt_retry"),
-        ("--receipt-max-tries", "smsc_receipt_max_tries"),
-    ):
-        assert re.search(rf"{flag} .*{var}", unit), flag
-        assert var in defaults
-    assert "smsc_receipts" in unit
-    parsed = make_parser().parse_args(
-        [
-            "--password-file=p",
-            "--ledger=l",
-            f"--receipt-delay={defaults['smsc_receipt_delay']}",
-            f"--receipt-states={defaults['smsc_receipt_states']}",
-            f"--receipt-seed={defaults['smsc_receipt_seed']}",
-            f"--receipt-retry={defaults['smsc_receipt_retry']}",
-            f"--receipt-max-tries={defaults['smsc_receipt_max_tries']}",
-        ]
-    )
-    assert parsed.receipt_states == receipts.DEFAULT_STATES
+def test_reconcile_tallies_the_receipts_of_the_smscs_own_ledger(config: SmscConfig) -> None:
+    """The SMSC's receipt records, read back by reconcile: sent, resent, acked, never."""
+    with receipts_on(config, receipt_retry=0.2, receipt_max_tries=2) as served:
+        esme = Esme(bound_client(served.port))
+        # the first receipt is answered ESME_RSYSERR, then accepted on its retry
+        esme.client.set_message_received_handler(
+            lambda pdu: esme.delivered.append(pdu) or (8 if len(esme.delivered) == 1 else 0)
+        )
+        for i in range(3):
+            esme.submit(f"[nb:rc/{i}] acked".encode())
+        esme.until(receipts=4, answers=3)
+        wait_acked(served, 3)
+        # the fourth message's receipt is read twice and never answered
+        esme.submit(b"[nb:rc/3] never")
+        unanswered = [esme.client.read_pdu() for _ in range(3)]
+        assert [p.command for p in unanswered] == ["submit_sm_resp", "deliver_sm", "deliver_sm"]
+        served.wait_for(lambda: served.metric("nazbench_smsc_receipts_abandoned_total") == 1)
+    lines = read_ledger(config.ledger_path)
+    result = reconcile({"run_id": "rc", "count": 4, "id_scheme": {"first_index": 0}}, lines)
+    assert result.ok and result.delivered_once == 4
+    got = result.to_dict()["receipts"]
+    assert {k: got[k] for k in ("sent", "resent", "acked_once", "never_acked", "error_acks")} == {
+        "sent": 4,
+        "resent": 2,
+        "acked_once": 3,
+        "never_acked": 1,
+        "error_acks": 1,
+    }
+    latency = got["ack_latency_s"]
+    assert latency["n"] == 3
+    assert 0.15 < latency["max"] < 2.0  # the nacked one waited one retry interval
+    assert latency["p50"] < 0.15
