@@ -28,7 +28,6 @@ from nazbench.smsc.server import SmscConfig
 from .conftest import PASSWORD, SYSTEM_ID, read_ledger
 from .test_smsc_smpplib import Served, bound_client, drop, new_client, serving
 
-REPO = Path(__file__).resolve().parents[3]
 SUBMIT_KEYS = ["ts", "session", "sequence_number", "msg_id", "message_id", "command_status"]
 RECEIPT_KEYS = ["ts", "record", "session", "sequence_number", "message_id", "msg_id", "stat", "try"]
 ACK_KEYS = ["ts", "record", "session", "sequence_number", "message_id", "msg_id", "command_status"]
