@@ -157,6 +157,16 @@ def _warnings(summary: dict[str, Any]) -> list[dict[str, str]]:
     if una.get("at_end"):
         text = f"{una['at_end']} submit_sm never answered (naz_unanswered_total at the end)"
         out.append(_item("unanswered_at_end", text))
+    receipts = summary.get("receipts") or {}
+    if receipts.get("never_acked"):
+        text = (
+            f"{receipts['never_acked']} of {receipts['sent']} delivery receipts never "
+            "acknowledged (no deliver_sm_resp with status 0)"
+        )
+        out.append(_item("receipts_never_acked", text))
+    if receipts.get("acked_more_than_once"):
+        text = f"{receipts['acked_more_than_once']} delivery receipts acknowledged more than once"
+        out.append(_item("receipts_acked_more_than_once", text))
     if summary.get("missing"):
         text = "missing inputs: " + ", ".join(summary["missing"])
         out.append(_item("missing_inputs", text))

@@ -244,6 +244,7 @@ def report_html(summary: dict[str, Any], run_dir: Path) -> str:
         _throughput,
         _latency,
         _unanswered,
+        _receipts,
         _health,
         _queue,
         _naz,
@@ -553,6 +554,57 @@ def _unanswered(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:
             )
         )
     _plot(s, parts, run_dir, "unanswered")
+
+
+def _receipts(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:
+    r = s.get("receipts")
+    if not isinstance(r, dict):
+        return
+    parts.append("<h2>Delivery receipts (deliver_sm → naz's deliver_sm_resp)</h2>")
+    if r.get("note"):
+        parts.append(f"<p>{esc(r['note'])}</p>")
+        return
+    lat = r.get("ack_latency_s") or {}
+    parts.append(
+        kv(
+            "Receipts the SMSC sent for the run's messages, and naz's acknowledgements",
+            [
+                ("sent", r.get("sent")),
+                ("resent (no ack in time)", r.get("resent")),
+                ("acknowledged once", r.get("acked_once")),
+                ("acknowledged more than once", r.get("acked_more_than_once")),
+                ("never acknowledged", r.get("never_acked")),
+                ("answered with an error status", r.get("error_acks")),
+                ("acks of receipts sent before the run", r.get("acks_without_receipt")),
+                ("final states", r.get("by_stat")),
+                ("receipt → ack p50 / p99 / max (s)", _triple(lat)),
+            ],
+        )
+    )
+    rows = [
+        [
+            w["window"],
+            w["sent"],
+            w["acked_once"],
+            w["acked_more_than_once"],
+            w["never_acked"],
+            _triple(w.get("ack_latency_s") or {}),
+        ]
+        for w in r.get("per_outage") or []
+    ]
+    if rows:
+        parts.append(
+            table(
+                "By outage: receipts first sent in or after each outage, until the next one",
+                ["window", "sent", "acked once", "more than once", "never", "ack p50/p99/max (s)"],
+                rows,
+                numeric={1, 2, 3, 4},
+            )
+        )
+
+
+def _triple(lat: dict[str, Any]) -> str:
+    return " / ".join(fmt(lat.get(k)) for k in ("p50", "p99", "max"))
 
 
 def _health(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:

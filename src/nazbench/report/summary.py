@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from nazbench import __version__ as NAZBENCH_VERSION
-from nazbench.nazapp.reconcile import Result, reconcile
+from nazbench.nazapp.reconcile import Result, receipt_summary, reconcile
 from nazbench.report import evidence, health, outcome
 from nazbench.report.data import RunData, iso, service_name
 from nazbench.report.outcome import (
@@ -315,6 +315,51 @@ def lost_detail(data: RunData, result: Result) -> list[dict[str, Any]]:
     return out
 
 
+def receipts_summary(data: RunData, result: Result | None) -> dict[str, Any] | None:
+    """The run's delivery receipts (reconcile's tally), overall and per outage.
+
+    A receipt belongs to the outage it was first sent in or after, until the next outage
+    starts ("in or after <outage>"); receipts first sent before the first outage have a
+    row of their own. None without a reconciliation.
+    """
+    if result is None:
+        return None
+    out = receipt_summary(result.receipts.values())
+    out["per_outage"] = []
+    if not out["sent"] and not out["acks_without_receipt"]:
+        out["note"] = (
+            "the SMSC sent no delivery receipts in this run (smsc_receipts off, or naz "
+            "asked for none: registered_delivery 0)"
+        )
+        return out
+    outages = sorted(data.outages, key=lambda o: o.stop_at)
+    starts = [o.stop_at for o in outages]
+    windows = [("before the first outage", float("-inf"), starts[0] if starts else float("inf"))]
+    for i, o in enumerate(outages):
+        upto = starts[i + 1] if i + 1 < len(starts) else float("inf")
+        windows.append((f"in or after {o.label}", o.stop_at, upto))
+    for label, lo, hi in windows:
+        chosen = [
+            r
+            for r in result.receipts.values()
+            if r.first_sent is not None and lo <= r.first_sent < hi
+        ]
+        if not chosen:
+            continue
+        part = receipt_summary(chosen)
+        out["per_outage"].append(
+            {
+                "window": label,
+                "sent": part["sent"],
+                "acked_once": part["acked_once"],
+                "acked_more_than_once": part["acked_more_than_once"],
+                "never_acked": part["never_acked"],
+                "ack_latency_s": part["ack_latency_s"],
+            }
+        )
+    return out
+
+
 def errors_summary(data: RunData) -> dict[str, Any]:
     if data.errors is None:
         return {"source": None, "note": "no errors.csv in the run directory"}
@@ -535,6 +580,7 @@ def build_summary(data: RunData) -> dict[str, Any]:
         },
         "naz": naz_summary(data),
         "errors": errors_summary(data),
+        "receipts": receipts_summary(data, result),
         "hosts": {
             "memory_available_bytes": _series_stats(data, "host_memory_available_bytes"),
             "cpu_busy_ratio": _series_stats(data, "host_cpu_busy_ratio"),
