@@ -265,7 +265,7 @@ def test_unacknowledged_receipt_is_resent_then_abandoned(config: SmscConfig) -> 
         assert [p.command for p in tries] == ["deliver_sm"] * 3
         assert len({p.short_message for p in tries}) == 1  # the same receipt
         assert len({p.sequence for p in tries}) == 3  # each try a new sequence_number
-        assert 0.35 < elapsed < 1.5  # two retry intervals between the three tries
+        assert 0.35 < elapsed < 3.0  # two retry intervals between the three tries
         assert esme.nothing_within(0.4)
         assert served.metric("nazbench_smsc_receipts_resent_total") == 2
         assert served.metric("nazbench_smsc_receipts_abandoned_total") == 1

@@ -379,11 +379,13 @@ def test_response_delay_holds_answers_not_throughput(config: SmscConfig) -> None
         async with make_smsc(delayed) as smsc:
             start = time.monotonic()
             results = await asyncio.gather(*(one_session(smsc.port, f"s{i}") for i in range(3)))
-            assert time.monotonic() - start < 1.5  # 600 submits, 300 ms each, in parallel
+            # 600 submits, 300 ms each: 180 s one after another; in parallel well under 6 s,
+            # even beside CI's other jobs on two cores
+            assert time.monotonic() - start < 6
             return results
 
     for elapsed, resps in run(scenario()):
-        assert 0.29 <= elapsed < 1.5
+        assert 0.29 <= elapsed < 6
         assert [r.sequence_number for r in resps] == [*range(100, 300), 999]
     assert len(read_ledger(config.ledger_path)) == 600
 
@@ -400,7 +402,7 @@ def test_shutdown_answers_delayed_submits_and_closes_sessions(config: SmscConfig
         await asyncio.sleep(0.1)
         start = time.monotonic()
         await smsc.stop()
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < 4  # not the 5 s response delay
         resp = await client.read_pdu()
         assert (resp.sequence_number, resp.command_status) == (5, 0)
         unbind = await client.read_pdu()  # a bound session is unbound (no answer: closed)

@@ -32,6 +32,10 @@ from nazbench.smsc.server import Smsc, SmscConfig
 from .conftest import PASSWORD, SYSTEM_ID, make_smsc, metric, read_ledger
 
 TIMER = 0.2  # the session timers of the timer tests, seconds
+# Upper bounds of those tests: generous, as CI runs them beside molecule and the e2e on two
+# cores; "not the long wait" cases wait UNBIND_WAIT, well above it.
+SLOW = 3.0
+UNBIND_WAIT = 6.0
 
 
 class Served:
@@ -369,7 +373,7 @@ def test_session_init_timeout_closes_an_unbound_session(config: SmscConfig) -> N
         client = bound_client(served.port)  # bound in time: kept
         assert idle.closed_by_server()
         assert refused.closed_by_server()
-        assert TIMER * 0.9 <= time.monotonic() - start < 1.0
+        assert TIMER * 0.9 <= time.monotonic() - start < SLOW
         served.wait_for(
             lambda: served.metric("nazbench_smsc_sessions_closed_total", reason="init_timeout") == 2
         )
@@ -382,7 +386,7 @@ def test_session_init_timeout_closes_an_unbound_session(config: SmscConfig) -> N
 
 
 def test_inactivity_timeout_sends_unbind_and_closes_on_unbind_resp(config: SmscConfig) -> None:
-    with serving(config, inactivity_timeout=TIMER, unbind_timeout=1.5) as served:
+    with serving(config, inactivity_timeout=TIMER, unbind_timeout=UNBIND_WAIT) as served:
         client = bound_client(served.port)
         # PDUs keep it alive past the timer
         for _ in range(4):
@@ -392,10 +396,10 @@ def test_inactivity_timeout_sends_unbind_and_closes_on_unbind_resp(config: SmscC
         start = time.monotonic()
         unbind = client.read_pdu()  # smpplib receives the SMSC's unbind
         assert (unbind.command, unbind.status) == ("unbind", 0)
-        assert TIMER * 0.8 <= time.monotonic() - start < TIMER + 0.5
+        assert TIMER * 0.8 <= time.monotonic() - start < TIMER + SLOW
         answer_unbind(client, unbind)
         assert closed_by_server(client)
-        assert time.monotonic() - start < 1.0  # on the unbind_resp, not the 1.5 s wait
+        assert time.monotonic() - start < SLOW  # on the unbind_resp, not the UNBIND_WAIT
         drop(client)
         served.wait_for(
             lambda: served.metric("nazbench_smsc_sessions_closed_total", reason="inactivity") == 1
@@ -410,7 +414,7 @@ def test_inactivity_unbind_without_answer_closes_after_unbind_timeout(config: Sm
         start = time.monotonic()
         assert client.read_pdu().command == "unbind"
         assert closed_by_server(client)  # no unbind_resp sent
-        assert 2 * TIMER * 0.9 <= time.monotonic() - start < 1.0
+        assert 2 * TIMER * 0.9 <= time.monotonic() - start < SLOW
         drop(client)
 
 
@@ -434,7 +438,7 @@ def test_timers_are_off_by_default(config: SmscConfig) -> None:
 def test_shutdown_unbinds_bound_sessions_after_answering_what_is_queued(
     config: SmscConfig,
 ) -> None:
-    with serving(config, response_delay_ms=5000, unbind_timeout=1.5) as served:
+    with serving(config, response_delay_ms=5000, unbind_timeout=UNBIND_WAIT) as served:
         client = bound_client(served.port)
         sent = client.send_message(
             source_addr="1", destination_addr="2", short_message=b"[nb:lib/9] x"
@@ -452,7 +456,7 @@ def test_shutdown_unbinds_bound_sessions_after_answering_what_is_queued(
         answer_unbind(client, unbind)
         assert closed_by_server(client)
         stopping.result(3)
-        assert time.monotonic() - start < 1.0  # closed on the unbind_resp
+        assert time.monotonic() - start < SLOW  # closed on the unbind_resp
         drop(client)
         unbound.close()
         assert served.metric("nazbench_smsc_unbinds_sent_total", reason="shutdown") == 1
@@ -468,7 +472,7 @@ def test_shutdown_closes_a_silent_client_after_unbind_timeout(config: SmscConfig
         assert client.read_pdu().command == "unbind"
         assert closed_by_server(client)
         stopping.result(3)
-        assert TIMER * 0.9 <= time.monotonic() - start < 1.0
+        assert TIMER * 0.9 <= time.monotonic() - start < SLOW
         drop(client)
 
 
