@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,11 +17,15 @@ SYSTEM_ID = "nazbench"
 
 
 class Server:
-    """The mock SMSC as a subprocess on loopback, pinned to one core."""
+    """The mock SMSC as a subprocess on loopback, pinned to one core.
 
-    def __init__(self, workdir: Path, cpu: int) -> None:
+    ``extra_args`` are appended to its command line (e.g. ``--receipts``).
+    """
+
+    def __init__(self, workdir: Path, cpu: int, extra_args: Sequence[str] = ()) -> None:
         self.workdir = workdir
         self.cpu = cpu
+        self.extra_args = list(extra_args)
         self.ledger = workdir / "ledger.jsonl"
         self.log = workdir / "smsc.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -42,6 +47,7 @@ class Server:
                     f"--system-id={SYSTEM_ID}",
                     f"--password-file={password_file}",
                     f"--ledger={self.ledger}",
+                    *self.extra_args,
                 ],
                 stderr=log,
                 env=env,
