@@ -25,14 +25,17 @@ submit_sm lines are unchanged (they have no ``record`` key).
 from __future__ import annotations
 
 import asyncio
+import bisect
+import functools
 import json
 import logging
 import math
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nazbench.smsc import pdu
 
@@ -82,7 +85,18 @@ def parse_states(text: str) -> dict[str, float]:
 
 
 def _date(ts: float) -> str:
-    return time.strftime("%y%m%d%H%M", time.gmtime(ts))
+    return _minute(int(ts // 60))
+
+
+@functools.lru_cache(maxsize=8)
+def _minute(minute: int) -> str:
+    """YYMMDDhhmm (UTC) of a minute since the epoch: receipts of one minute share it."""
+    return time.strftime("%y%m%d%H%M", time.gmtime(minute * 60))
+
+
+def _json_id(value: str | None) -> str:
+    """A msg_id as JSON: its alphabet needs no escaping (nazbench.msgid), or null."""
+    return "null" if value is None else f'"{value}"'
 
 
 def receipt_text(message_id: str, stat: str, submitted: float, done: float, text: bytes) -> bytes:
@@ -105,6 +119,8 @@ def first_chars(sm: pdu.SubmitSm) -> bytes:
     """
     data = sm.text
     if sm.data_coding == 0:
+        if 0x1B not in data[:TEXT_CHARS]:  # no escape pair among them: one octet each
+            return data[:TEXT_CHARS]
         pos = chars = 0
         while pos < len(data) and chars < TEXT_CHARS:
             pos += 2 if data[pos] == 0x1B else 1
@@ -149,7 +165,52 @@ class Receipt:
     tries: int = 0
     session: Session | None = None  # where the current try went
     seq: int = 0
-    timer: asyncio.TimerHandle | None = None
+    # Bumped whenever the receipt's pending deadline (due or retry) is set or dropped: a
+    # deadline queued with an older token is stale and skipped.
+    token: int = 0
+
+
+class _Deadlines:
+    """Receipts waiting for a deadline ``delay`` seconds after they were added.
+
+    The delay is one constant, so deadlines come in the order they are added: a FIFO and
+    one loop timer for all of them, instead of a timer per receipt (at thousands of
+    receipts a second the timers were most of the SMSC's work). ``fire`` gets every
+    receipt whose deadline has come, in order, in one call.
+    """
+
+    def __init__(self, delay: float, fire: Callable[[list[Receipt]], None]) -> None:
+        self.delay = delay
+        self.fire = fire
+        self.items: deque[tuple[float, Receipt, int]] = deque()
+        self.handle: asyncio.TimerHandle | None = None
+
+    def add(self, receipt: Receipt) -> None:
+        loop = asyncio.get_running_loop()
+        receipt.token += 1
+        self.items.append((loop.time() + self.delay, receipt, receipt.token))
+        if self.handle is None:
+            self.handle = loop.call_at(self.items[0][0], self._run)
+
+    def _run(self) -> None:
+        self.handle = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        items, due = self.items, []
+        while items and items[0][0] <= now:
+            _, receipt, token = items.popleft()
+            if receipt.token == token:
+                due.append(receipt)
+        if items:
+            self.handle = loop.call_at(items[0][0], self._run)
+        if due:
+            self.fire(due)
+
+    def clear(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        self.items.clear()
 
 
 class ReceiptEngine:
@@ -173,6 +234,16 @@ class ReceiptEngine:
         self.waiting: dict[str, deque[Receipt]] = {}
         self.inflight: dict[tuple[Session, int], Receipt] = {}
         self.stopped = False
+        self.due = _Deadlines(self.delay, self._due)
+        self.retries = _Deadlines(self.retry, self._retry)
+        # What one pass of the event loop sends and records, written together by _flush:
+        # ledger lines first (one write), then each session's deliver_sm (one write each).
+        self.lines: list[str] = []
+        self.sends: dict[Session, list[Receipt]] = {}
+        self.flush_handle: asyncio.Handle | None = None
+        # the metrics' children by label, looked up once
+        self.acked: dict[int, Any] = {}
+        self.sent = {name: server.metrics.receipts_sent.labels(name) for name in STATES}
 
     # -- from the session --------------------------------------------------------------
 
@@ -180,9 +251,13 @@ class ReceiptEngine:
         """The submit_sm_resp of ``submits`` (body, message_id, msg_id) were just sent."""
         if self.stopped:
             return
-        loop = asyncio.get_running_loop()
         now = time.time()
-        choices = self.rng.choices
+        names, cum, total, draw = (
+            self.names,
+            self.cum_weights,
+            self.cum_weights[-1],
+            self.rng.random,
+        )
         for body, message_id, msg_id in submits:
             try:
                 sm = pdu.parse_submit_sm(body)
@@ -194,12 +269,13 @@ class ReceiptEngine:
             wanted = sm.registered_delivery & 0x03
             if not wanted:
                 continue
-            stat = choices(self.names, cum_weights=self.cum_weights)[0]
+            # random.choices(names, cum_weights=cum)[0], without its per-call setup
+            stat = names[bisect.bisect(cum, draw() * total, 0, len(cum) - 1)]
             if wanted == 0x02 and stat == "DELIVRD":  # receipts on failure only
                 continue
             receipt = Receipt(message_id, msg_id, session.system_id or "", session, stat, now, sm)
             self.live.add(receipt)
-            receipt.timer = loop.call_later(self.delay, self._due, receipt)
+            self.due.add(receipt)
         self._gauge()
 
     def ack(self, session: Session, seq: int, status: int) -> None:
@@ -212,17 +288,15 @@ class ReceiptEngine:
                 "session %s: deliver_sm_resp seq=%d matches no receipt", session.session_id, seq
             )
             return
-        record = {
-            "ts": time.time(),
-            "record": "receipt_ack",
-            "session": session.session_id,
-            "sequence_number": seq,
-            "message_id": receipt.message_id,
-            "msg_id": receipt.msg_id,
-            "command_status": status,
-        }
-        self._write(session, record)
-        metrics.receipts_acked.labels(pdu.status_name(status)).inc()
+        self._record(
+            f'"record":"receipt_ack","session":{json.dumps(session.session_id)},'
+            f'"sequence_number":{seq},"message_id":"{receipt.message_id}",'
+            f'"msg_id":{_json_id(receipt.msg_id)},"command_status":{status}'
+        )
+        child = self.acked.get(status)
+        if child is None:
+            child = self.acked[status] = metrics.receipts_acked.labels(pdu.status_name(status))
+        child.inc()
         receipt.session = None
         if status == 0 or not self.retry:
             self._finish(receipt)
@@ -254,9 +328,9 @@ class ReceiptEngine:
     def stop(self) -> None:
         """Server shutdown: cancel every timer; pending receipts are lost."""
         self.stopped = True
-        for receipt in self.live:
-            if receipt.timer is not None:
-                receipt.timer.cancel()
+        self._flush()  # what was sent before the stop is in the ledger
+        self.due.clear()
+        self.retries.clear()
         if self.live:
             log.info("%d delivery receipts not acknowledged at shutdown", len(self.live))
         self.live.clear()
@@ -266,16 +340,17 @@ class ReceiptEngine:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _due(self, receipt: Receipt) -> None:
-        receipt.timer = None
-        sm = receipt.sm
-        if sm is not None:  # the final state is reached now: build the text once
-            text = receipt_text(
-                receipt.message_id, receipt.stat, receipt.submitted, time.time(), first_chars(sm)
-            )
-            receipt.body = deliver_sm_body(sm, receipt.message_id, receipt.stat, text)
-            receipt.sm = None
-        self._route(receipt)
+    def _due(self, receipts: list[Receipt]) -> None:
+        now = time.time()
+        for receipt in receipts:
+            sm = receipt.sm
+            if sm is not None:  # the final state is reached now: build the text once
+                text = receipt_text(
+                    receipt.message_id, receipt.stat, receipt.submitted, now, first_chars(sm)
+                )
+                receipt.body = deliver_sm_body(sm, receipt.message_id, receipt.stat, text)
+                receipt.sm = None
+            self._route(receipt)
 
     def _route(self, receipt: Receipt) -> None:
         session = self._pick(receipt)
@@ -295,73 +370,89 @@ class ReceiptEngine:
         return None
 
     def _send(self, receipt: Receipt, session: Session) -> None:
+        """Record and send a try of ``receipt`` on ``session`` (at the next _flush)."""
         seq = session.next_out_seq()
         receipt.tries += 1
-        record = {
-            "ts": time.time(),
-            "record": "receipt",
-            "session": session.session_id,
-            "sequence_number": seq,
-            "message_id": receipt.message_id,
-            "msg_id": receipt.msg_id,
-            "stat": receipt.stat,
-            "try": receipt.tries,
-        }
-        if not self._write(session, record):
-            receipt.tries -= 1
-            session.fail("error")  # no receipt may go out that the ledger does not hold
-            self.waiting.setdefault(receipt.system_id, deque()).append(receipt)
-            return
-        metrics = self.server.metrics
-        if receipt.tries == 1:
-            metrics.receipts_sent.labels(receipt.stat).inc()
-        else:
-            metrics.receipts_resent.inc()
         receipt.session, receipt.seq = session, seq
         self.inflight[(session, seq)] = receipt
-        session.send_originated(pdu.encode_pdu(pdu.DELIVER_SM, seq, receipt.body))
+        self._record(
+            f'"record":"receipt","session":{json.dumps(session.session_id)},'
+            f'"sequence_number":{seq},"message_id":"{receipt.message_id}",'
+            f'"msg_id":{_json_id(receipt.msg_id)},"stat":"{receipt.stat}","try":{receipt.tries}'
+        )
+        self.sends.setdefault(session, []).append(receipt)
         if self.retry:
-            loop = asyncio.get_running_loop()
-            receipt.timer = loop.call_later(self.retry, self._retry, receipt)
+            self.retries.add(receipt)
 
-    def _retry(self, receipt: Receipt) -> None:
-        """No (successful) deliver_sm_resp within ``retry`` seconds."""
-        receipt.timer = None
-        if receipt.session is not None:
-            self.inflight.pop((receipt.session, receipt.seq), None)
-            receipt.session = None
-        if receipt.tries >= self.max_tries:
-            log.warning(
-                "receipt for %s not acknowledged after %d tries, abandoned",
-                receipt.message_id,
-                receipt.tries,
-            )
-            self._abandon(receipt)
-            self._gauge()
+    def _record(self, fields: str) -> None:
+        """Queue a ledger line (``fields`` without ts and braces) for the next _flush."""
+        self.lines.append(f'{{"ts":{time.time()!r},{fields}}}\n')
+        if self.flush_handle is None:
+            self.flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Ledger lines first (one write), then the deliver_sm of each session.
+
+        No receipt may go out that the ledger does not hold: when the write fails, the
+        tries it would have recorded are undone, their sessions closed and the receipts
+        wait for the next bind.
+        """
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+            self.flush_handle = None
+        lines, sends = self.lines, self.sends
+        if not lines:
             return
-        self._route(receipt)
-
-    def _write(self, session: Session, record: dict) -> bool:
-        line = json.dumps(record, separators=(",", ":")) + "\n"
+        self.lines, self.sends = [], {}
+        metrics = self.server.metrics
         try:
-            self.server.ledger.write(line.encode(), 1)
+            self.server.ledger.write("".join(lines).encode(), len(lines))
         except OSError as exc:
-            log.error("session %s: ledger write failed: %s", session.session_id, exc)
-            return False
-        self.server.metrics.ledger_lines.inc()
-        return True
+            log.error("ledger write of %d receipt records failed: %s", len(lines), exc)
+            for session, receipts in sends.items():
+                for receipt in receipts:
+                    receipt.tries -= 1
+                    receipt.token += 1  # no retry deadline for a try that never went out
+                    self.inflight.pop((session, receipt.seq), None)
+                    receipt.session = None
+                    self.waiting.setdefault(receipt.system_id, deque()).append(receipt)
+                session.fail("error")
+            return
+        metrics.ledger_lines.inc(len(lines))
+        self._gauge()
+        for session, receipts in sends.items():
+            chunks = []
+            for receipt in receipts:
+                if receipt.tries == 1:
+                    self.sent[receipt.stat].inc()
+                else:
+                    metrics.receipts_resent.inc()
+                chunks.append(pdu.encode_pdu(pdu.DELIVER_SM, receipt.seq, receipt.body))
+            session.send_originated(b"".join(chunks))
 
-    def _finish(self, receipt: Receipt) -> None:
-        if receipt.timer is not None:
-            receipt.timer.cancel()
-            receipt.timer = None
-        self.live.discard(receipt)
+    def _retry(self, receipts: list[Receipt]) -> None:
+        """No (successful) deliver_sm_resp within ``retry`` seconds."""
+        for receipt in receipts:
+            if receipt.session is not None:
+                self.inflight.pop((receipt.session, receipt.seq), None)
+                receipt.session = None
+            if receipt.tries >= self.max_tries:
+                log.warning(
+                    "receipt for %s not acknowledged after %d tries, abandoned",
+                    receipt.message_id,
+                    receipt.tries,
+                )
+                self._abandon(receipt)
+                continue
+            self._route(receipt)
         self._gauge()
 
+    def _finish(self, receipt: Receipt) -> None:
+        receipt.token += 1  # drop its retry deadline
+        self.live.discard(receipt)  # the pending gauge follows at the next _flush
+
     def _abandon(self, receipt: Receipt) -> None:
-        if receipt.timer is not None:
-            receipt.timer.cancel()
-            receipt.timer = None
+        receipt.token += 1
         if receipt in self.live:
             self.live.discard(receipt)
             self.server.metrics.receipts_abandoned.inc()
