@@ -31,4 +31,15 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/python -c "import ansible, molecule, naz, redis, prometheus_client, psycopg, matplotlib, nazbench"
   echo "$want" > "$stamp"
 fi
+# The older naz releases the compatibility tests run (tests/unit/nazapp/test_nazapp_compat.py):
+# one virtualenv each, with the same redis and prometheus-client as .venv.
+for naz in 0.6.1 0.7.9; do
+  venv=.venv-naz/$naz
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import naz, redis, prometheus_client" 2>/dev/null; then
+    echo "bootstrap: creating $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "naz==$naz" "$(grep '^redis==' constraints.txt)" \
+      "$(grep -E '^prometheus[-_]client==' constraints.txt)" 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+done
 echo "bootstrap: ready ($(.venv/bin/ansible --version | head -n1))"

@@ -25,6 +25,7 @@ from typing import Any
 
 import naz
 
+from nazbench.nazapp import compat
 from nazbench.nazapp.broker import RedisBroker
 from nazbench.nazapp.config import NazAppConfig, load_config_from_env
 from nazbench.nazapp.hook import BrokerCollector, PrometheusHook
@@ -85,7 +86,8 @@ def build(cfg: NazAppConfig, *, start_metrics: bool = True, install_signal: bool
     hook = PrometheusHook(cfg.run_id)
     hook.describe_client(cfg.client_id)
     hook.registry.register(BrokerCollector(cfg.run_id, broker, logger))
-    client = naz.Client(
+    client = compat.make_client(
+        log_level=cfg.log_level,
         smsc_host=cfg.smsc_host,
         smsc_port=cfg.smsc_port,
         system_id=cfg.system_id,
@@ -114,7 +116,7 @@ def build(cfg: NazAppConfig, *, start_metrics: bool = True, install_signal: bool
         {
             "event": "nazbench.app.build",
             "stage": "end",
-            "naz_version": naz.__version__.about["__version__"],
+            "naz_version": compat.VERSION,
             "redis": f"{cfg.redis_host}:{cfg.redis_port}/{cfg.redis_db}",
             "queue": cfg.redis_queue,
             "metrics_port": metrics_port,

@@ -38,6 +38,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
+from nazbench.nazapp import compat
+
 UNDECODABLE_SUFFIX = ":undecodable"
 _RAW_LOG_LIMIT = 512
 
@@ -74,8 +76,12 @@ def _always() -> bool:
     return True
 
 
-class RedisBroker(naz.broker.BaseBroker):
-    """``naz.broker.BaseBroker`` on a Redis list; see the module docstring."""
+class RedisBroker(compat.BaseBroker):
+    """``naz.broker.BaseBroker`` on a Redis list; see the module docstring.
+
+    With naz 0.6.x it is a ``naz.q.BaseOutboundQueue`` whose items are dicts; the stored
+    JSON is the same (``compat.encode``/``compat.decode``).
+    """
 
     def __init__(
         self,
@@ -98,6 +104,7 @@ class RedisBroker(naz.broker.BaseBroker):
         ready: Callable[[], bool] | None = None,
         ready_poll_interval: float = 0.25,
         redis_client: aioredis.Redis | None = None,
+        encoding: str = compat.DEFAULT_ENCODING,
     ) -> None:
         if brpop_timeout <= 0:
             # 0 would block forever and the shutdown check would never run
@@ -109,6 +116,7 @@ class RedisBroker(naz.broker.BaseBroker):
         if not 0 < min_backoff <= max_backoff:
             raise ValueError("need 0 < min_backoff <= max_backoff")
         self.queue = queue
+        self.encoding = encoding
         self.undecodable_queue = queue + UNDECODABLE_SUFFIX
         self.brpop_timeout = brpop_timeout
         self.min_backoff = min_backoff
@@ -184,8 +192,8 @@ class RedisBroker(naz.broker.BaseBroker):
 
         Raises on failure (after ``enqueue_timeout``): naz catches and logs it.
         """
-        payload = message.to_json()
-        is_response = not isinstance(message, naz.protocol.SubmitSM)
+        payload = compat.encode(message)
+        is_response = not compat.is_submit_sm(message)
         try:
             if is_response and self.priority_responses:
                 coro = self._redis.rpush(self.queue, payload)
@@ -199,7 +207,7 @@ class RedisBroker(naz.broker.BaseBroker):
                 "end",
                 state="enqueue failed",
                 error=_describe(exc),
-                log_id=message.log_id,
+                log_id=compat.log_id(message),
             )
             raise
         self.stats.enqueued += 1
@@ -242,7 +250,7 @@ class RedisBroker(naz.broker.BaseBroker):
     async def _decode(self, raw: bytes) -> naz.protocol.Message | None:
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            return naz.protocol.json_to_Message(text)
+            return compat.decode(text, self.encoding)
         except Exception as exc:  # json, unicode, naz validation, unknown command
             self.stats.undecodable += 1
             self._log(

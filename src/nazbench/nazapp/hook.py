@@ -51,6 +51,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from nazbench.nazapp import compat
+
 PREFIX = "nazbench_naz"
 # 154 ms RTT: most answers land between 0.15 s and 1 s; outages push some far out.
 LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -100,8 +102,13 @@ def _sequence(pdu: bytes) -> int | None:
     return _SEQ.unpack_from(pdu, 12)[0]
 
 
-class PrometheusHook(naz.hooks.BaseHook):
-    """``naz.hooks.BaseHook`` that counts PDUs and times submit_sm round trips."""
+class PrometheusHook(compat.BaseHook):
+    """``naz.hooks.BaseHook`` that counts PDUs and times submit_sm round trips.
+
+    naz 0.6.x calls ``request``/``response`` instead, without the PDU: there the
+    submit_sm → submit_sm_resp latency is matched by ``log_id`` (naz's correlater gives the
+    response the request's log_id).
+    """
 
     def __init__(
         self,
@@ -119,7 +126,7 @@ class PrometheusHook(naz.hooks.BaseHook):
         self._clock = clock
         # sequence_number -> send time; insertion order == send order, so the oldest
         # entry is always first and expiry is O(1) per call.
-        self._pending: dict[int, float] = {}
+        self._pending: dict[int | str, float] = {}
         self.messages = Counter(
             f"{PREFIX}_messages",
             "PDUs sent to (state=request) and received from (state=response) the SMSC.",
@@ -155,7 +162,7 @@ class PrometheusHook(naz.hooks.BaseHook):
         self.port: int | None = None
 
     def describe_client(self, client_id: str) -> None:
-        self.info.labels(self.run_id, client_id, naz.__version__.about["__version__"]).set(1)
+        self.info.labels(self.run_id, client_id, compat.VERSION).set(1)
 
     def serve(self, port: int, addr: str) -> int:
         self.port = serve(self.registry, port, addr)
@@ -165,8 +172,8 @@ class PrometheusHook(naz.hooks.BaseHook):
 
     async def to_smsc(self, smpp_command: str, log_id: str, hook_metadata: str, pdu: bytes) -> None:
         self.messages.labels(self.run_id, smpp_command, "request", "").inc()
-        if smpp_command == naz.SmppCommand.SUBMIT_SM:
-            seq = _sequence(pdu)
+        if smpp_command == compat.SUBMIT_SM:
+            seq = _sequence(pdu) if pdu else log_id
             if seq is not None:
                 self._expire(self._clock())
                 self._pending[seq] = self._clock()
@@ -181,11 +188,20 @@ class PrometheusHook(naz.hooks.BaseHook):
     ) -> None:
         code = getattr(status, "code", None) or str(status)
         self.messages.labels(self.run_id, smpp_command, "response", code).inc()
-        if smpp_command == naz.SmppCommand.SUBMIT_SM_RESP:
-            seq = _sequence(pdu)
+        if smpp_command == compat.SUBMIT_SM_RESP:
+            seq = _sequence(pdu) if pdu else log_id
             sent = self._pending.pop(seq, None) if seq is not None else None
             if sent is not None:
                 self.latency.observe(max(0.0, self._clock() - sent))
+
+    # naz 0.6.x's BaseHook
+    async def request(self, smpp_command: str, log_id: str, hook_metadata: str) -> None:
+        await self.to_smsc(smpp_command, log_id, hook_metadata, b"")
+
+    async def response(
+        self, smpp_command: str, log_id: str, hook_metadata: str, smsc_response: Any
+    ) -> None:
+        await self.from_smsc(smpp_command, log_id, hook_metadata, smsc_response, b"")
 
     def _expire(self, now: float) -> None:
         pending = self._pending

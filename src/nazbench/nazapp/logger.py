@@ -261,6 +261,16 @@ class JsonLinesLogger(logging.Logger):
         # logging.Logger.debug/info/... end up here.
         self.log(level, msg, *(args or ()), exc_info=exc_info)
 
+    def bind(self, level: int | str, log_metadata: dict[str, Any] | None) -> None:
+        """naz 0.6.x's ``BaseLogger.bind``: the Client passes its loglevel and metadata
+        (smsc_host, system_id, client_id, pid); client_id is a top-level field here."""
+        self.setLevel(level)
+        for key, value in (log_metadata or {}).items():
+            if key == "client_id":
+                self.client_id = self.client_id or value
+            else:
+                self.log_metadata.setdefault(str(key), value)
+
     def isEnabledFor(self, level: int) -> bool:
         return level >= self.level
 
