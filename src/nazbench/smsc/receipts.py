@@ -9,7 +9,9 @@ submit_sm_resp is sent, and ``--receipt-delay`` seconds later a ``deliver_sm`` r
 the one that submitted if it still can receive, else any other. With none bound, the
 receipt waits (in memory) for the next bind_transceiver/bind_receiver. One that gets no
 deliver_sm_resp (with status 0) within ``--receipt-retry`` seconds is sent again, at
-most ``--receipt-max-tries`` times in all, then abandoned. Receipts still pending when
+most ``--receipt-max-tries`` times in all, then abandoned. An answer to any try, however
+late, counts while its session lasts: it is recorded and acknowledges the receipt (if
+it was still pending; a second one is recorded too). Receipts still pending when
 the SMSC stops are lost (as the ones of a crashed SMSC would be).
 
 The ledger gets two more record kinds, written before the deliver_sm goes out::
@@ -297,9 +299,12 @@ class ReceiptEngine:
         if child is None:
             child = self.acked[status] = metrics.receipts_acked.labels(pdu.status_name(status))
         child.inc()
-        receipt.session = None
+        if receipt not in self.live:
+            return  # a late answer to a receipt already acknowledged or abandoned: recorded
+        if receipt.session is session and receipt.seq == seq:
+            receipt.session = None
         if status == 0 or not self.retry:
-            self._finish(receipt)
+            self._finish(receipt)  # an earlier try's answer counts as well as the last one's
         # else: not accepted by the ESME; its retry timer sends it again (or abandons it)
 
     def bound(self, session: Session) -> None:
@@ -314,10 +319,12 @@ class ReceiptEngine:
                 break
 
     def session_ended(self, session: Session) -> None:
-        """Tries in flight on ``session`` can no longer be acknowledged."""
+        """Tries sent on ``session`` can no longer be acknowledged."""
         gone = [key for key in self.inflight if key[0] is session]
         for key in gone:
             receipt = self.inflight.pop(key)
+            if receipt.session is not session or receipt not in self.live:
+                continue  # an earlier try, or a receipt that is over
             receipt.session = None
             if not self.retry:  # never resent: this receipt is over
                 self._abandon(receipt)
@@ -433,9 +440,9 @@ class ReceiptEngine:
     def _retry(self, receipts: list[Receipt]) -> None:
         """No (successful) deliver_sm_resp within ``retry`` seconds."""
         for receipt in receipts:
-            if receipt.session is not None:
-                self.inflight.pop((receipt.session, receipt.seq), None)
-                receipt.session = None
+            # the try stays answerable (inflight) until its session ends: an ESME that
+            # answers late still acknowledges the receipt
+            receipt.session = None
             if receipt.tries >= self.max_tries:
                 log.warning(
                     "receipt for %s not acknowledged after %d tries, abandoned",

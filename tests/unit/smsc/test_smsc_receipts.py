@@ -270,18 +270,55 @@ def test_unacknowledged_receipt_is_resent_then_abandoned(config: SmscConfig) -> 
         assert served.metric("nazbench_smsc_receipts_resent_total") == 2
         assert served.metric("nazbench_smsc_receipts_abandoned_total") == 1
         assert served.metric("nazbench_smsc_receipts_pending") == 0
-        # a late deliver_sm_resp of the first try matches nothing any more
+        # a late deliver_sm_resp of the first try, on the same session, is still recorded
         late = smpplib.smpp.make_pdu("deliver_sm_resp", client=client)
         late.sequence = tries[0].sequence
         client.send_pdu(late)
-        served.wait_for(lambda: served.metric("nazbench_smsc_receipts_unknown_resp_total") == 1)
+        wait_acked(served, 1)
+        assert served.metric("nazbench_smsc_receipts_unknown_resp_total") == 0
+        assert served.metric("nazbench_smsc_receipts_abandoned_total") == 1
     lines = [line for line in read_ledger(config.ledger_path) if "record" in line]
-    assert [(line["record"], line["try"]) for line in lines] == [
+    assert [(line["record"], line.get("try")) for line in lines] == [
         ("receipt", 1),
         ("receipt", 2),
         ("receipt", 3),
+        ("receipt_ack", None),
     ]
-    assert [line["sequence_number"] for line in lines] == [p.sequence for p in tries]
+    assert [line["sequence_number"] for line in lines] == [p.sequence for p in tries] + [
+        tries[0].sequence
+    ]
+
+
+def test_a_late_answer_to_an_earlier_try_acknowledges_and_a_second_answer_is_recorded(
+    config: SmscConfig,
+) -> None:
+    with receipts_on(config, receipt_retry=0.2, receipt_max_tries=3) as served:
+        esme = Esme(bound_client(served.port))
+        esme.submit(b"[nb:la/0] late", registered_delivery=1)
+        esme.until(receipts=0, answers=1)
+        client = esme.client
+        first, second = client.read_pdu(), client.read_pdu()  # try 1, then try 2 after 0.2 s
+        assert (first.command, second.command) == ("deliver_sm", "deliver_sm")
+        for answered in (first, second):  # the ESME answers both, late
+            resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=client)
+            resp.sequence = answered.sequence
+            client.send_pdu(resp)
+        wait_acked(served, 2)
+        assert esme.nothing_within(0.5)  # acknowledged by try 1's answer: no try 3
+        assert served.metric("nazbench_smsc_receipts_resent_total") == 1
+        assert served.metric("nazbench_smsc_receipts_abandoned_total") == 0
+        assert served.metric("nazbench_smsc_receipts_pending") == 0
+    result = reconcile(
+        {"run_id": "la", "count": 1, "id_scheme": {"first_index": 0}},
+        read_ledger(config.ledger_path),
+    )
+    got = result.to_dict()["receipts"]
+    assert (got["sent"], got["resent"], got["acked_more_than_once"], got["never_acked"]) == (
+        1,
+        1,
+        1,
+        0,
+    )
 
 
 def test_resend_after_a_nack_then_ack(config: SmscConfig) -> None:
