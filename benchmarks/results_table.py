@@ -19,17 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nazbench.matrix import rss_slope_mb_per_h
 from nazbench.report.cli import build
-
-MB_PER_H = 3600.0
-
-
-def rss_slope_mb_per_h(s: dict[str, Any]) -> float | None:
-    """naz RSS end - start over the run's span, MB per hour (two-point slope)."""
-    naz, span = s["naz"], s["throughput"].get("span_s")
-    if naz.get("rss_start_mb") is None or naz.get("rss_end_mb") is None or not span:
-        return None
-    return (naz["rss_end_mb"] - naz["rss_start_mb"]) / span * MB_PER_H
 
 
 def run_row(s: dict[str, Any]) -> list[Any]:
