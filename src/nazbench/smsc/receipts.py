@@ -29,10 +29,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
-import json
 import logging
 import math
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -112,6 +112,14 @@ def receipt_text(message_id: str, stat: str, submitted: float, done: float, text
     return head.encode("ascii") + text
 
 
+_GSM_CHARS = re.compile(rb"(?:\x1b.|.){0,%d}" % TEXT_CHARS, re.DOTALL)
+# the message_state TLV of each final state, built once
+_STATE_TLVS = {
+    stat: pdu.encode_tlv(pdu.TAG_MESSAGE_STATE, bytes((state,)))
+    for stat, (state, _) in STATES.items()
+}
+
+
 def first_chars(sm: pdu.SubmitSm) -> bytes:
     """The first 20 characters of the message (after any UDH), for ``text:``.
 
@@ -121,13 +129,8 @@ def first_chars(sm: pdu.SubmitSm) -> bytes:
     """
     data = sm.text
     if sm.data_coding == 0:
-        if 0x1B not in data[:TEXT_CHARS]:  # no escape pair among them: one octet each
-            return data[:TEXT_CHARS]
-        pos = chars = 0
-        while pos < len(data) and chars < TEXT_CHARS:
-            pos += 2 if data[pos] == 0x1B else 1
-            chars += 1
-        return data[:pos]
+        # an escape and the octet after it are one character; a dangling escape is one
+        return _GSM_CHARS.match(data).group()
     decoded = pdu.short_message_text(data[: 2 * TEXT_CHARS], sm.data_coding)
     if isinstance(decoded, bytes):
         decoded = decoded.decode("latin-1")
@@ -136,9 +139,10 @@ def first_chars(sm: pdu.SubmitSm) -> bytes:
 
 def deliver_sm_body(sm: pdu.SubmitSm, message_id: str, stat: str, short_message: bytes) -> bytes:
     """The receipt's deliver_sm body: addresses swapped, esm_class 0x04, both TLVs."""
-    tlvs = pdu.encode_tlv(
-        pdu.TAG_RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\x00"
-    ) + pdu.encode_tlv(pdu.TAG_MESSAGE_STATE, bytes((STATES[stat][0],)))
+    tlvs = (
+        pdu.encode_tlv(pdu.TAG_RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\x00")
+        + _STATE_TLVS[stat]
+    )
     return pdu.deliver_sm_body(
         short_message,
         source_addr_ton=sm.dest_addr_ton,
@@ -291,7 +295,7 @@ class ReceiptEngine:
             )
             return
         self._record(
-            f'"record":"receipt_ack","session":{json.dumps(session.session_id)},'
+            f'"record":"receipt_ack","session":{session.session_json},'
             f'"sequence_number":{seq},"message_id":"{receipt.message_id}",'
             f'"msg_id":{_json_id(receipt.msg_id)},"command_status":{status}'
         )
@@ -383,7 +387,7 @@ class ReceiptEngine:
         receipt.session, receipt.seq = session, seq
         self.inflight[(session, seq)] = receipt
         self._record(
-            f'"record":"receipt","session":{json.dumps(session.session_id)},'
+            f'"record":"receipt","session":{session.session_json},'
             f'"sequence_number":{seq},"message_id":"{receipt.message_id}",'
             f'"msg_id":{_json_id(receipt.msg_id)},"stat":"{receipt.stat}","try":{receipt.tries}'
         )

@@ -786,6 +786,11 @@ class Session(asyncio.Protocol):
             and not transport.is_closing()
         )
 
+    @property
+    def session_json(self) -> str:
+        """The session id as a JSON string (ledger lines)."""
+        return self._session_json
+
     def next_out_seq(self) -> int:
         """The sequence_number of the next PDU the SMSC originates on this session."""
         self._out_seq += 1
