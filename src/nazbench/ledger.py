@@ -64,6 +64,7 @@ class Entry:
     status: int | None = None  # command_status, normalised to int; None when malformed
     index: int | None = None  # for ``ours``: position in the run (index_of), else None
     why: str | None = None  # for ``malformed``
+    record: dict | None = None  # for ``receipt``: the decoded line (receipt_record reads it)
 
     @property
     def accepted(self) -> bool:
@@ -81,10 +82,8 @@ class ReceiptRecord:
 
 def receipt_record(entry: Entry) -> ReceiptRecord | None:
     """The receipt fields of a ``receipt`` entry; None for any other entry."""
-    if entry.category != RECEIPT:
-        return None
-    record, _ = _decode(entry.line)
-    if not isinstance(record, dict):
+    record = entry.record
+    if entry.category != RECEIPT or record is None:
         return None
 
     def text(key: str) -> str | None:
@@ -169,7 +168,8 @@ def classify(
             continue
         category, msg_id, code, why = _fields(record, why, prefix)
         index = index_of(msg_id, run_id, first, count) if category == OURS else None
-        yield Entry(lineno, category, line, ts, msg_id, code, index, why)
+        kept = record if category == RECEIPT else None
+        yield Entry(lineno, category, line, ts, msg_id, code, index, why, kept)
 
 
 def _fields(  # noqa: PLR0911 - one return per category
