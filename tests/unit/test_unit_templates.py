@@ -64,15 +64,19 @@ def _render(unit: Path, overrides: dict) -> str:
     return templar.template(trust_as_template(unit.read_text()))
 
 
+def _flips(unit: Path) -> list[dict]:
+    """The role's defaults once as they are ({}), then with each boolean default flipped."""
+    defaults = _yaml(unit.parents[1] / "defaults" / "main.yml")
+    return [{}] + [{k: not v} for k, v in defaults.items() if isinstance(v, bool)]
+
+
 def _cases():
-    """Each unit with its defaults, and once more with each boolean default flipped."""
+    """Each unit with each of its _flips."""
     for unit in UNITS:
         name = f"{unit.parents[1].name}/{unit.name}"
-        yield pytest.param(unit, {}, id=name)
-        defaults = _yaml(unit.parents[1] / "defaults" / "main.yml")
-        for key, value in defaults.items():
-            if isinstance(value, bool):
-                yield pytest.param(unit, {key: not value}, id=f"{name}:{key}={not value}")
+        for flip in _flips(unit):
+            label = "".join(f":{k}={v}" for k, v in flip.items())
+            yield pytest.param(unit, flip, id=name + label)
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -101,7 +105,7 @@ def test_the_smsc_command_line_parses_with_the_smscs_parser_with_each_boolean(tm
     password = tmp_path / "smsc.password"
     password.write_text("secret\n")
     seen = []
-    for overrides in ({}, *(p.values[1] for p in _cases() if p.values[0] == unit and p.values[1])):
+    for overrides in _flips(unit):
         argv = _exec_start(_render(unit, overrides))
         assert argv[1:3] == ["-m", "nazbench.smsc"], argv
         # The host's password file is not here: the same flag, a file that exists.
