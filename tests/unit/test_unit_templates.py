@@ -24,6 +24,7 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
+from nazbench.nazapp.cli import make_parser as naz_runner_parser
 from nazbench.shipper.cli import build_parser as shipper_parser
 from nazbench.smsc.cli import config_from_args
 from nazbench.smsc.cli import make_parser as smsc_parser
@@ -48,7 +49,11 @@ def _role_vars(unit: Path) -> dict:
 
 
 def _render(unit: Path, overrides: dict) -> str:
-    role_vars = {**_role_vars(unit), **overrides}
+    # Ansible trusts what a role's own files say (templates in vars are rendered), not data.
+    role_vars = {
+        k: trust_as_template(v) if isinstance(v, str) else v for k, v in _role_vars(unit).items()
+    }
+    role_vars.update(overrides)
     names = ("all", "lab", "ams", "sfo", "naz_clients", "smsc_servers", "redis_servers")
     groups = {g: [HOST] for g in (*names, "observability")}
     variables = {
@@ -130,3 +135,18 @@ def test_the_log_shippers_command_line_parses_with_the_shippers_parser():
     assert argv[1:3] == ["-m", "nazbench.shipper"], argv
     args = shipper_parser().parse_args(argv[3:])
     assert args.source_host == HOST
+
+
+@pytest.mark.parametrize("version", ["0.6.1", "0.7.9", "0.8.1"])
+def test_naz_cli_runs_the_chosen_naz_from_its_own_virtualenv(version):
+    unit = ROOT / "roles/naz_cli/templates/nazbench-naz-cli.service.j2"
+    argv = _exec_start(_render(unit, {"naz_cli_version": version}))
+    venv = f"/opt/nazbench/naz-{version}"
+    assert argv[0].startswith(venv + "/bin/"), argv
+    if version.startswith("0.6."):
+        # naz 0.6.x's own naz-cli cannot run on Python >= 3.10: nazbench's runner instead
+        assert argv[0] == venv + "/bin/python" and argv[1:3] == ["-m", "nazbench.nazapp.cli"]
+        args = naz_runner_parser().parse_args(argv[3:])
+        assert args.client == "nazbench.nazapp.app.client" and not args.dry_run
+    else:
+        assert argv == [venv + "/bin/naz-cli", "--client", "nazbench.nazapp.app.client"]

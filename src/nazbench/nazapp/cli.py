@@ -43,11 +43,15 @@ async def run(client: Any) -> None:
     await drive(client, done, timeout=None)  # type: ignore[arg-type]
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nazbench.nazapp.cli", description=__doc__)
     p.add_argument("--client", required=True, help="dotted path to a naz.Client instance")
     p.add_argument("--dry-run", action="store_true", help="load the client and exit")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
     _say(stage="start", naz_version=compat.VERSION, client=args.client)
     try:
         client = load(args.client)
