@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from nazbench.report import render
+from nazbench.report import cli, render
 from nazbench.report.data import load
 from nazbench.report.summary import build_summary
 
@@ -97,3 +98,19 @@ def test_without_receipts_the_section_says_why(tmp_path: Path) -> None:
     assert "no delivery receipts" in s["receipts"]["note"]
     assert "receipts_never_acked" not in {w["code"] for w in s["outcome"]["warnings"]}
     assert "sent no delivery receipts" in render.report_html(s, d)
+
+
+def test_compare_puts_the_receipts_side_by_side(tmp_path: Path) -> None:
+    _, with_receipts = run_with_receipts(tmp_path / "a")
+    without = write_run(tmp_path / "b", "plain-1", count=1, ledger=[accept("plain-1", 0, T0 + 1)])
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", str(with_receipts), str(without), "--out", str(out)]) == 0
+    rows = {
+        r["name"]: (r["a"], r["b"]) for r in json.loads((out / "compare.json").read_text())["rows"]
+    }
+    assert rows["receipts sent"] == (6, 0)
+    assert rows["receipts acknowledged once"] == (5, 0)
+    assert rows["receipts acknowledged more than once"] == (0, 0)
+    assert rows["receipts never acknowledged"] == (1, 0)
+    assert rows["receipt → ack p99, s"][1] == "—"  # no receipt, no latency
+    assert rows["receipt → ack p50, s"][0] == 0.5 and rows["receipt → ack p99, s"][0] == 30
