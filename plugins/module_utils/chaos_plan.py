@@ -29,6 +29,11 @@ OPEN_PLAN_HORIZON_MS = 24 * 3600 * 1000
 MAX_LISTED_OUTAGES = 1000
 
 ACTIONS = ("stop", "kill")
+# What a window of a service does to it (services[].kinds; the global action is the
+# default). stop: systemctl stop (graceful, the seed's); kill: SIGKILL, then stop so no
+# Restart= brings it back; pause: SIGSTOP to every process of the unit, SIGCONT at the end
+# (the port still accepts TCP connections, nothing answers).
+KINDS = ("stop", "kill", "pause")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 # Unit types that systemctl can stop and start.  A name without one of these suffixes is
@@ -174,6 +179,8 @@ class ServiceSpec:
     run_max_ms: int
     stop_min_ms: int
     stop_max_ms: int
+    # (kind, weight) pairs in KINDS order; one window's kind is drawn from them
+    kinds: tuple[tuple[str, float], ...] = (("stop", 1.0),)
 
     @property
     def shortest_cycle_ms(self) -> int:
@@ -262,7 +269,37 @@ def _duration_option(params, name, errors, *, label=None, minimum_ms=MIN_WINDOW_
     return ms
 
 
-def _validate_services(raw_services, errors) -> list[ServiceSpec]:
+def parse_kinds(value, default: str) -> tuple[tuple[str, float], ...]:
+    """services[].kinds: None (the action), a kind, a list of kinds (equal weights) or a
+    dict kind -> weight (>= 0, summing to more than 0). Returns (kind, weight) pairs in
+    KINDS order, weight-0 kinds dropped; raises ValueError naming the problem."""
+    if value is None:
+        return ((default, 1.0),)
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("is empty; name at least one kind")
+        if len(set(map(str, value))) != len(value):
+            raise ValueError(f"{_short(value)} names a kind twice")
+        value = dict.fromkeys(value, 1)
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{_short(value)} must be a kind, a list of kinds or a dict kind: weight")
+    weights = {}
+    for kind, weight in value.items():
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {_short(kind)} (known: {', '.join(KINDS)})")
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"weight of {kind} must be a number, got {_short(weight)}")
+        if not (weight >= 0 and weight != float("inf")):
+            raise ValueError(f"weight of {kind} must be a finite number >= 0, got {weight!r}")
+        weights[kind] = float(weight)
+    if not sum(weights.values()) > 0:
+        raise ValueError("weights must sum to more than 0")
+    return tuple((k, weights[k]) for k in KINDS if weights.get(k, 0) > 0)
+
+
+def _validate_services(raw_services, errors, action="stop") -> list[ServiceSpec]:
     if not raw_services:
         errors.append("services: list at least one service (a dict with 'unit')")
         return []
@@ -300,6 +337,11 @@ def _validate_services(raw_services, errors) -> list[ServiceSpec]:
                     f"{prefix}.{kind}_max {format_ms(high)}"
                 )
                 ok = False
+        try:
+            kinds = parse_kinds(raw.get("kinds"), action if action in ACTIONS else "stop")
+        except ValueError as exc:
+            errors.append(f"{prefix}.kinds ({unit}): {exc}")
+            ok = False
         if ok:
             specs.append(
                 ServiceSpec(
@@ -308,6 +350,7 @@ def _validate_services(raw_services, errors) -> list[ServiceSpec]:
                     run_max_ms=bounds["run_max"],
                     stop_min_ms=bounds["stop_min"],
                     stop_max_ms=bounds["stop_max"],
+                    kinds=kinds,
                 )
             )
     return specs
@@ -391,7 +434,8 @@ def _check_budget(budget_ms, reserve_ms, duration_ms, services, errors):
 
 def _validate_loop(params, errors, warnings, budget_ms, reserve_ms) -> dict:
     """Options of the loop itself (everything heal_only does not need)."""
-    services = _validate_services(params.get("services"), errors)
+    action = params.get("action") or "stop"
+    services = _validate_services(params.get("services"), errors, action)
     duration_ms = _duration_option(params, "duration", errors)
     stop_when = params.get("stop_when")
     if stop_when is not None and not str(stop_when).strip():
@@ -508,6 +552,21 @@ def draw_ms(seed: int, unit: str, cycle: int, kind: str, *, low: int, high: int)
     return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
 
 
+def draw_kind(seed: int, unit: str, cycle: int, kinds) -> str:
+    """The kind of one window, drawn by weight from its own stream (so adding kinds never
+    moves a window, and one kind draws nothing)."""
+    if len(kinds) == 1:
+        return kinds[0][0]
+    digest = hashlib.sha256(f"{seed}:{unit}:{cycle}:kind".encode()).digest()
+    total = sum(weight for _kind, weight in kinds)
+    point = int.from_bytes(digest[:8], "big") / 2**64 * total
+    for kind, weight in kinds:
+        point -= weight
+        if point < 0:
+            return kind
+    return kinds[-1][0]
+
+
 @dataclass(frozen=True)
 class Outage:
     """One planned stop window: the unit goes down at stop_ms and comes back at start_ms."""
@@ -516,6 +575,7 @@ class Outage:
     index: int
     stop_ms: int
     start_ms: int
+    kind: str = "stop"
 
 
 def iter_outages(seed: int, spec: ServiceSpec, end_ms: int | None = None):
@@ -532,7 +592,8 @@ def iter_outages(seed: int, spec: ServiceSpec, end_ms: int | None = None):
         stop = draw_ms(seed, spec.unit, cycle, "stop", low=spec.stop_min_ms, high=spec.stop_max_ms)
         if end_ms is not None and t + run + stop > end_ms:
             return
-        yield Outage(spec.unit, cycle, t + run, t + run + stop)
+        kind = draw_kind(seed, spec.unit, cycle, spec.kinds)
+        yield Outage(spec.unit, cycle, t + run, t + run + stop, kind)
         t += run + stop
         cycle += 1
 
@@ -559,7 +620,9 @@ def build_plan(config: ChaosConfig, horizon_ms: int | None = None) -> dict:
                 windows.append(_window("unlisted", outage.index, t, horizon))
                 break
             windows.append(_window("run", outage.index, t, outage.stop_ms))
-            windows.append(_window("stop", outage.index, outage.stop_ms, outage.start_ms))
+            stop = _window("stop", outage.index, outage.stop_ms, outage.start_ms)
+            stop["kind"] = outage.kind
+            windows.append(stop)
             t = outage.start_ms
         else:
             windows.append(_window("run", len(windows) // 2, t, horizon, final=True))

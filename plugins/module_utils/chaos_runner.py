@@ -40,6 +40,7 @@ import subprocess
 import time
 
 from ansible.module_utils.chaos_plan import (
+    KINDS,
     ChaosConfig,
     build_plan,
     iter_outages,
@@ -197,9 +198,14 @@ class StateFile:
         stopped = data.get("stopped") if isinstance(data, dict) else None
         if not isinstance(stopped, list) or not all(isinstance(u, str) for u in stopped):
             raise StateError(f"lock_path: state file {self.path} has no 'stopped' list")
+        kinds = data.get("kinds", {})  # files of loops before kinds: every unit stopped
+        if not isinstance(kinds, dict) or not all(k in KINDS for k in kinds.values()):
+            raise StateError(f"lock_path: state file {self.path} has a bad 'kinds' map")
         return data
 
-    def save(self, run_id: str, pid: int, stopped: list[str], now: float) -> None:
+    def save(
+        self, run_id: str, pid: int, stopped: list[str], now: float, kinds: dict | None = None
+    ) -> None:
         directory = os.path.dirname(self.path)
         if not stopped:
             with contextlib.suppress(FileNotFoundError):
@@ -208,7 +214,17 @@ class StateFile:
             return
         tmp = f"{self.path}.{pid}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"run_id": run_id, "pid": pid, "updated_at": now, "stopped": stopped}, fh)
+            kinds_of = {u: (kinds or {}).get(u, "stop") for u in stopped}
+            json.dump(
+                {
+                    "run_id": run_id,
+                    "pid": pid,
+                    "updated_at": now,
+                    "stopped": stopped,
+                    "kinds": kinds_of,
+                },
+                fh,
+            )
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -417,6 +433,7 @@ class ChaosRunner:
         self.edges: list[dict] = []
         self.skips: list[dict] = []
         self.stopped: list[str] = []
+        self.kinds: dict[str, str] = {}  # unit -> kind of the fault it is under
         self.healed: list[str] = []
         self.warnings: list[str] = []
         self._mono0: float | None = None
@@ -502,9 +519,10 @@ class ChaosRunner:
         if not leftover:
             return []
         self.stopped = list(leftover)
+        self.kinds = {u: data.get("kinds", {}).get(u, "stop") for u in leftover}
         healed = []
         for unit in leftover:
-            record = self._edge(unit, "start", "leftover", None, None)
+            record = self._edge(unit, "start", "leftover", None, None, kind=self.kinds[unit])
             record["previous_run_id"] = data.get("run_id")
             record["previous_pid"] = data.get("pid")
             self._write_safe(record)
@@ -652,8 +670,9 @@ class ChaosRunner:
         unit = outage.unit
         planned_ms = outage.stop_ms if edge == "stop" else outage.start_ms
         if edge == "stop":
-            self._mark_stopped(unit)  # before acting: a kill -9 in between still gets healed
-        record = self._edge(unit, edge, "plan", planned_ms, outage.index)
+            # before acting: a kill -9 in between still gets healed, the right way
+            self._mark_stopped(unit, outage.kind)
+        record = self._edge(unit, edge, "plan", planned_ms, outage.index, kind=outage.kind)
         if edge == "start" and record["outcome"] == "ok":
             self._mark_started(unit)
         self._write(record)
@@ -666,7 +685,9 @@ class ChaosRunner:
         failed = []
         for unit in list(self.stopped):
             try:
-                record = self._edge(unit, "start", "heal", None, None)
+                record = self._edge(
+                    unit, "start", "heal", None, None, kind=self.kinds.get(unit, "stop")
+                )
             except Exception as exc:  # keep healing the others
                 failed.append(unit)
                 self.warnings.append(f"heal of {unit} raised {type(exc).__name__}: {exc}")
@@ -680,24 +701,18 @@ class ChaosRunner:
 
     # ------------------------------------------------------------------ edges and state
 
-    def _edge(self, unit, edge, cause, planned_ms, window) -> dict:
+    def _edge(self, unit, edge, cause, planned_ms, window, *, kind="stop") -> dict:
         """Run the systemctl command(s) for one edge and return its timeline record."""
-        if edge == "stop" and self.config.action == "kill":
-            # SIGKILL is the crash; the stop then cancels any Restart= so it stays down.
-            commands = [
-                [self.systemctl, "kill", "--signal=SIGKILL", unit],
-                [self.systemctl, "stop", unit],
-            ]
-        else:
-            commands = [[self.systemctl, edge, unit]]
         issued_mono = self.clock.monotonic()
         actual_at = self.clock.time()
         rc, errors = 0, []
-        for argv in commands:
+        for argv, required in fault_commands(self.systemctl, kind, edge, unit):
             rc, _out, err = self.run_command(argv)
-            if err and err.strip():
+            if err and err.strip() and required:
                 errors.append(err.strip())
-            if rc != 0:
+            if rc != 0 and not required:
+                rc = 0
+            elif rc != 0:
                 break
         done_mono = self.clock.monotonic()
         if planned_ms is not None and self._mono0 is not None:
@@ -710,6 +725,7 @@ class ChaosRunner:
             "run_id": self.config.run_id,
             "service": unit,
             "edge": edge,
+            "kind": kind,
             "cause": cause,
             "window": window,
             "planned_at": round(planned_at, 3),
@@ -721,16 +737,20 @@ class ChaosRunner:
             "stderr": "\n".join(errors)[:STDERR_LIMIT],
         }
 
-    def _mark_stopped(self, unit):
+    def _mark_stopped(self, unit, kind="stop"):
         if unit not in self.stopped:
             self.stopped.append(unit)
-        self.state.save(self.config.run_id, self.pid, self.stopped, self.clock.time())
+        self.kinds[unit] = kind
+        self.state.save(self.config.run_id, self.pid, self.stopped, self.clock.time(), self.kinds)
 
     def _mark_started(self, unit, safe=False):
         if unit in self.stopped:
             self.stopped.remove(unit)
+        self.kinds.pop(unit, None)
         try:
-            self.state.save(self.config.run_id, self.pid, self.stopped, self.clock.time())
+            self.state.save(
+                self.config.run_id, self.pid, self.stopped, self.clock.time(), self.kinds
+            )
         except OSError as exc:
             if not safe:
                 raise
@@ -796,6 +816,7 @@ class ChaosRunner:
                         "run_max_s": _s(s.run_max_ms),
                         "stop_min_s": _s(s.stop_min_ms),
                         "stop_max_s": _s(s.stop_max_ms),
+                        "kinds": dict(s.kinds),
                     }
                     for s in cfg.services
                 ],
@@ -846,3 +867,26 @@ class ChaosRunner:
 
 def _s(ms):
     return None if ms is None else ms / 1000
+
+
+def fault_commands(systemctl: str, kind: str, edge: str, unit: str) -> list[tuple[list, bool]]:
+    """The systemctl commands of one edge of a fault ``kind``, each with whether it must
+    succeed. A start (the end of the window, a heal) always ends with ``systemctl start``,
+    which changes nothing on a running unit and brings back one that died meanwhile."""
+    if edge == "stop":
+        if kind == "kill":
+            # SIGKILL is the crash; the stop then cancels any Restart= so it stays down.
+            return [
+                ([systemctl, "kill", "--signal=SIGKILL", unit], True),
+                ([systemctl, "stop", unit], True),
+            ]
+        if kind == "pause":
+            return [([systemctl, "kill", "--signal=SIGSTOP", unit], True)]
+        return [([systemctl, "stop", unit], True)]
+    if kind == "pause":
+        # SIGCONT fails on a unit whose processes are gone; the start then revives it.
+        return [
+            ([systemctl, "kill", "--signal=SIGCONT", unit], False),
+            ([systemctl, "start", unit], True),
+        ]
+    return [([systemctl, "start", unit], True)]

@@ -69,9 +69,25 @@ options:
         description: Longest stop window.
         type: raw
         default: 3m
+      kinds:
+        description:
+          - What each stop window of this service does (its fault kind), drawn per window
+            by weight from the seed (a stream of its own, so the windows' times do not
+            change with the kinds). A kind, a list of kinds (equal weights) or a dict of
+            kind to weight (weights >= 0, summing to more than 0). Default O(action).
+          - V(stop) and V(kill) as for O(action).
+          - V(pause) is C(systemctl kill --signal=SIGSTOP) (every process of the unit)
+            for the window, then C(--signal=SIGCONT) and C(systemctl start) (which changes
+            nothing on a running unit and brings back one that died). The unit stays
+            C(active) and its port still accepts TCP connections; nothing answers.
+          - Each C(edge) record names its C(kind); the state file keeps each unit's kind,
+            so a heal (also after SIGKILL, by the next run or O(heal_only)) undoes the
+            right fault.
+        type: raw
   action:
     description:
-      - How a unit is taken down at the start of a stop window.
+      - How a unit is taken down at the start of a stop window, for services without
+        O(services[].kinds).
       - V(stop) is a graceful C(systemctl stop), what the benchmark's methodology did.
       - V(kill) is C(systemctl kill --signal=SIGKILL) (a crash) followed by
         C(systemctl stop), which cancels any C(Restart=) so the unit stays down until the
@@ -274,13 +290,14 @@ RETURN = r"""
 plan:
   description:
     - Per unit, the alternating run and stop windows, in seconds from the start of the loop.
-      C(index) is the cycle; the last run window has C(final=true).
+      C(index) is the cycle; the last run window has C(final=true); a stop window's
+      C(kind) is its fault kind.
   returned: always
   type: dict
   sample:
     nazbench-smsc.service:
       - {state: run, index: 0, start_s: 0.0, end_s: 842.113, length_s: 842.113}
-      - {state: stop, index: 0, start_s: 842.113, end_s: 944.5, length_s: 102.387}
+      - {state: stop, index: 0, start_s: 842.113, end_s: 944.5, length_s: 102.387, kind: stop}
       - {state: run, index: 1, start_s: 944.5, end_s: 14400.0, length_s: 13455.5, final: true}
 plan_end_s:
   description: Where the plan ends, in seconds (24 hours for an open ended plan).
@@ -301,7 +318,8 @@ timeline:
   description:
     - The edge records, as written to O(timeline_path). C(cause) is C(plan), C(heal) (started
       at the end of the loop) or C(leftover) (left stopped by a killed loop).
-      C(drift_s) is how late the command was issued, C(took_s) how long it ran.
+      C(drift_s) is how late the command was issued, C(took_s) how long it ran,
+      C(kind) the fault kind whose edge it is.
     - Besides C(edge) records, O(timeline_path) holds C(plan), C(skip), C(stop_when),
       C(stop_when_timeout) and C(end) records. A C(stop_when) record has C(run_id), C(at),
       C(elapsed_s), C(took_s), C(rc) and C(grace_until); a C(stop_when_timeout) record
@@ -314,6 +332,7 @@ timeline:
       run_id: paper-a-20240611
       service: nazbench-smsc.service
       edge: stop
+      kind: stop
       cause: plan
       window: 0
       planned_at: 1718100842.113
@@ -327,6 +346,7 @@ timeline:
       run_id: paper-a-20240611
       service: nazbench-smsc.service
       edge: start
+      kind: stop
       cause: plan
       window: 0
       planned_at: 1718100944.5
@@ -418,6 +438,7 @@ ARGUMENT_SPEC = {
             "run_max": {"type": "raw", "default": SERVICE_DEFAULTS["run_max"]},
             "stop_min": {"type": "raw", "default": SERVICE_DEFAULTS["stop_min"]},
             "stop_max": {"type": "raw", "default": SERVICE_DEFAULTS["stop_max"]},
+            "kinds": {"type": "raw"},
         },
     },
     "action": {"type": "str", "choices": ["stop", "kill"], "default": "stop"},

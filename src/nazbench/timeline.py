@@ -155,9 +155,10 @@ class Timeline:
         A failed start leaves the outage open (``start_failed`` true) until a later ok
         start (a retry, the heal, or the next run's ``leftover`` start) closes it.  A start
         with no open outage and a second stop while one is open are ignored.  Fields:
-        service, host, run_id, window, cause (of the closing start, None while open),
-        stop_at, start_at (None while open or not stamped), planned_stop_at,
-        planned_start_at, start_failed, open, duration_s (None while open).
+        service, host, run_id, window, kind (the fault kind; ``stop`` in timelines from
+        before kinds), cause (of the closing start, None while open), stop_at, start_at
+        (None while open or not stamped), planned_stop_at, planned_start_at,
+        start_failed, open, duration_s (None while open).
         Sorted by stop time.
         """
         plans = {}  # run_id -> plan record, for planned times of heal-closed outages
@@ -216,6 +217,7 @@ def _open_outage(host, stop: dict, plan: dict | None) -> dict:
         "host": host,
         "run_id": stop.get("run_id"),
         "window": window,
+        "kind": stop.get("kind") or "stop",  # timelines before fault kinds: stops
         "cause": None,
         "stop_at": _number(stop.get("actual_at")),
         "start_at": None,

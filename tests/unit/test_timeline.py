@@ -74,6 +74,7 @@ def test_outage_pairs_stop_and_ok_start_with_planned_times():
             "host": "ams1",
             "run_id": "r1",
             "window": 0,
+            "kind": "stop",
             "cause": "plan",
             "stop_at": T0 + 60.2,
             "start_at": T0 + 90.1,

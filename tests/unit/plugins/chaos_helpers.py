@@ -88,6 +88,7 @@ class FakeSystemctl:
         self.clock = clock
         self.calls = []
         self.active = dict.fromkeys(units, True)
+        self.paused = set()  # units whose processes got SIGSTOP and no SIGCONT yet
         self.took = took  # seconds each systemctl call takes (fake clock)
         self.fail = {}  # (verb, unit) -> number of times to fail
         self.stop_when_rc = lambda: 1
@@ -112,7 +113,14 @@ class FakeSystemctl:
                 return 0, "LoadState=not-found\nActiveState=inactive\n", ""
             state = "active" if self.active[unit] else "inactive"
             return 0, f"LoadState=loaded\nActiveState={state}\n", ""
-        if verb in ("stop", "kill"):
+        if verb == "kill" and argv[2] == "--signal=SIGSTOP":
+            self.paused.add(unit)
+        elif verb == "kill" and argv[2] == "--signal=SIGCONT":
+            if unit in self.paused:
+                self.paused.discard(unit)
+            else:
+                return 1, "", f"Failed to kill unit {unit}: No main process to kill"
+        elif verb in ("stop", "kill"):
             self.active[unit] = False
         elif verb == "start":
             self.active[unit] = True

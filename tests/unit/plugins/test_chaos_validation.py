@@ -87,6 +87,23 @@ BAD = [
     ("seed-not-int", {"seed": "abc"}, "seed"),
     ("lock-path-relative", {"lock_path": "chaos.lock"}, "lock_path"),
     ("unknown-option", {"chaos_level": 11}, "chaos_level"),
+    # fault kinds (services[].kinds)
+    ("kind-unknown", {"services": svc(kinds="explode")}, "services[0].kinds"),
+    ("kind-not-yet-built", {"services": svc(kinds=["stop", "blackhole"])}, "services[0].kinds"),
+    ("kinds-empty-list", {"services": svc(kinds=[])}, "services[0].kinds"),
+    ("kinds-empty-dict", {"services": svc(kinds={})}, "services[0].kinds"),
+    ("kinds-twice", {"services": svc(kinds=["pause", "pause"])}, "services[0].kinds"),
+    ("kinds-number", {"services": svc(kinds=3)}, "services[0].kinds"),
+    (
+        "kind-weight-negative",
+        {"services": svc(kinds={"stop": 1, "pause": -1})},
+        "services[0].kinds",
+    ),
+    ("kind-weight-bool", {"services": svc(kinds={"pause": True})}, "services[0].kinds"),
+    ("kind-weight-text", {"services": svc(kinds={"pause": "lots"})}, "services[0].kinds"),
+    ("kind-weight-inf", {"services": svc(kinds={"pause": float("inf")})}, "services[0].kinds"),
+    ("kind-weight-nan", {"services": svc(kinds={"pause": float("nan")})}, "services[0].kinds"),
+    ("kind-weights-zero", {"services": svc(kinds={"stop": 0, "pause": 0})}, "services[0].kinds"),
 ]
 
 

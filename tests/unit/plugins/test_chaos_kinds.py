@@ -1,0 +1,137 @@
+"""Fault kinds per window (services[].kinds): the draw, the commands, the heal on every path."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+from ansible.module_utils.chaos_plan import build_plan, draw_kind, iter_outages
+from ansible.module_utils.chaos_runner import SignalTrap, StateFile, fault_commands
+from chaos_helpers import read_timeline
+from test_chaos_runner import SYSTEMCTL, make_config, make_runner, planned_edges
+
+
+def _with_kinds(paths, smsc, redis=None, **over):
+    config = make_config(paths, **over)
+    params = {
+        "run_id": config.run_id,
+        "seed": config.seed,
+        "services": [
+            {"unit": "smsc.service", "run_min": "10s", "run_max": "20s", "stop_min": "2s",
+             "stop_max": "5s", "kinds": smsc},
+            {"unit": "redis.service", "run_min": "8s", "run_max": "12s", "stop_min": "1s",
+             "stop_max": "3s", "kinds": redis},
+        ],
+    }  # fmt: skip
+    return make_config(paths, **{**params, **over})
+
+
+def _windows(plan):
+    return {u: [(w["start_s"], w["end_s"]) for w in ws] for u, ws in plan.items()}
+
+
+def test_kinds_never_move_a_window_and_one_kind_draws_nothing(paths):
+    plain = make_config(paths)
+    mixed = _with_kinds(paths, {"stop": 1, "kill": 1, "pause": 1}, "pause")
+    assert _windows(build_plan(mixed)) == _windows(build_plan(plain))
+    stops = [w for w in build_plan(plain)["smsc.service"] if w["state"] == "stop"]
+    assert {w["kind"] for w in stops} == {"stop"}
+    redis = [w for w in build_plan(mixed)["redis.service"] if w["state"] == "stop"]
+    assert {w["kind"] for w in redis} == {"pause"}
+
+
+def test_the_draw_follows_the_weights_and_the_seed():
+    kinds = (("stop", 3.0), ("pause", 1.0))
+    draws = Counter(draw_kind(11, "smsc.service", cycle, kinds) for cycle in range(2000))
+    assert 0.72 <= draws["stop"] / 2000 <= 0.78, draws
+    again = [draw_kind(11, "smsc.service", c, kinds) for c in range(50)]
+    assert again == [draw_kind(11, "smsc.service", c, kinds) for c in range(50)]
+    other_seed = [draw_kind(12, "smsc.service", c, kinds) for c in range(50)]
+    assert other_seed != again
+
+
+def test_the_global_action_is_the_default_kind(paths):
+    config = make_config(paths, action="kill")
+    outages = list(iter_outages(config.seed, config.services[0], config.end_ms))
+    assert outages and {o.kind for o in outages} == {"kill"}
+
+
+def test_a_pause_window_stops_and_continues_the_processes(paths, clock, fake_systemctl):
+    config = _with_kinds(paths, "pause", "stop")
+    result = make_runner(config, fake_systemctl, clock).run()
+    assert not result["failed"], result["msg"]
+    smsc = [c for c in fake_systemctl.calls if c[-1] == "smsc.service" and c[1] != "show"]
+    assert smsc[:3] == [
+        [SYSTEMCTL, "kill", "--signal=SIGSTOP", "smsc.service"],
+        [SYSTEMCTL, "kill", "--signal=SIGCONT", "smsc.service"],
+        [SYSTEMCTL, "start", "smsc.service"],
+    ]
+    assert not any(c[1] == "stop" for c in smsc)
+    assert fake_systemctl.paused == set() and all(fake_systemctl.active.values())
+    edges = [r for r in read_timeline(paths["timeline_path"]) if r["record"] == "edge"]
+    assert {(e["service"], e["kind"]) for e in edges} == {
+        ("smsc.service", "pause"),
+        ("redis.service", "stop"),
+    }
+    assert result["summary"]["services"]["smsc.service"]["outages"] >= 3
+
+
+def test_sigterm_during_a_pause_continues_the_unit(paths, clock, fake_systemctl):
+    config = _with_kinds(paths, "pause", "pause")
+    first_stop = planned_edges(config)[0]
+    clock.at(first_stop[0] + 0.3, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    with SignalTrap() as trap:
+        result = make_runner(config, fake_systemctl, clock, stop_requested=trap).run()
+    assert result["summary"]["end_reason"] == "signal"
+    heal = result["timeline"][-1]
+    assert (heal["cause"], heal["kind"], heal["outcome"]) == ("heal", "pause", "ok")
+    assert fake_systemctl.paused == set()
+    assert not os.path.exists(config.state_path)
+
+
+def test_a_loop_killed_during_a_pause_is_healed_by_heal_only(paths, clock, fake_systemctl):
+    config = _with_kinds(paths, "pause", "kill")
+    seen = {}
+
+    def on_call(argv):  # the state file as it is when the SIGSTOP goes out
+        if argv[1] == "kill" and argv[2] == "--signal=SIGSTOP":
+            seen.setdefault("state", StateFile(config.state_path).load())
+
+    fake_systemctl.on_call = on_call
+    fake_systemctl.paused.add("smsc.service")  # as if SIGKILL hit the loop mid-window
+    state = StateFile(config.state_path)
+    os.makedirs(os.path.dirname(config.state_path))
+    state.save("old-run", 999, ["smsc.service"], 1.0, {"smsc.service": "pause"})
+    heal = make_config(paths, heal_only=True, services=None, duration=None)
+    result = make_runner(heal, fake_systemctl, clock).run()
+    assert result["healed"] == ["smsc.service"] and fake_systemctl.paused == set()
+    assert fake_systemctl.calls[0] == [SYSTEMCTL, "kill", "--signal=SIGCONT", "smsc.service"]
+    assert not os.path.exists(config.state_path)
+    # and the state a real loop writes names the kind before the SIGSTOP
+    make_runner(config, fake_systemctl, clock).run()
+    assert seen["state"]["kinds"] == {"smsc.service": "pause"}
+
+
+def test_a_unit_that_died_during_its_pause_is_started(paths, clock, fake_systemctl):
+    config = _with_kinds(paths, "pause", "stop")
+    first = next(e for e in planned_edges(config) if e[1] == "smsc.service")
+    clock.at(first[0] + 0.5, lambda: fake_systemctl.active.update({"smsc.service": False}))
+    clock.at(first[0] + 0.5, lambda: fake_systemctl.paused.discard("smsc.service"))
+    result = make_runner(config, fake_systemctl, clock).run()
+    assert not result["failed"], result["msg"]
+    start = next(
+        e for e in result["timeline"] if e["service"] == "smsc.service" and e["edge"] == "start"
+    )
+    assert start["outcome"] == "ok" and start["kind"] == "pause"
+    assert all(fake_systemctl.active.values())
+
+
+def test_fault_commands_of_each_kind():
+    for kind in ("stop", "kill", "pause"):
+        stop = fault_commands("systemctl", kind, "stop", "u.service")
+        start = fault_commands("systemctl", kind, "start", "u.service")
+        assert all(argv[-1] == "u.service" for argv, _ in stop + start)
+        # whatever the kind, a start ends with a start that must work
+        assert start[-1] == (["systemctl", "start", "u.service"], True)
+        assert all(required for _, required in stop)
