@@ -97,8 +97,8 @@ def compare(dir_a: str | Path, dir_b: str | Path, out: str | Path | None = None)
             "receipts acknowledged more than once", lambda s: s["receipts"]["acked_more_than_once"]
         ),
         row("receipts never acknowledged", lambda s: s["receipts"]["never_acked"]),
-        row("receipt → ack p50, s", lambda s: s["receipts"]["ack_latency_s"]["p50"]),
-        row("receipt → ack p99, s", lambda s: s["receipts"]["ack_latency_s"]["p99"]),
+        row("receipt → ack p50, s", lambda s: round(s["receipts"]["ack_latency_s"]["p50"], 2)),
+        row("receipt → ack p99, s", lambda s: round(s["receipts"]["ack_latency_s"]["p99"], 2)),
         row("naz RSS start, MB", lambda s: s["naz"]["rss_start_mb"]),
         row("naz RSS end, MB", lambda s: s["naz"]["rss_end_mb"]),
         row("naz RSS max, MB", lambda s: s["naz"].get("rss_max_mb")),
