@@ -270,13 +270,15 @@ def _duration_option(params, name, errors, *, label=None, minimum_ms=MIN_WINDOW_
 
 
 def parse_kinds(value, default: str) -> tuple[tuple[str, float], ...]:
-    """services[].kinds: None (the action), a kind, a list of kinds (equal weights) or a
-    dict kind -> weight (>= 0, summing to more than 0). Returns (kind, weight) pairs in
-    KINDS order, weight-0 kinds dropped; raises ValueError naming the problem."""
+    """services[].kinds: None (the action), a list of kinds (equal weights), a dict kind ->
+    weight (>= 0, summing to more than 0), or the same as text: ``pause``,
+    ``stop,pause``, ``stop=3,pause=1`` (what ``-e chaos_kinds=...`` gives). Returns (kind,
+    weight) pairs in KINDS order, weight-0 kinds dropped; raises ValueError naming the
+    problem."""
     if value is None:
         return ((default, 1.0),)
     if isinstance(value, str):
-        value = [value]
+        value = _kinds_text(value)
     if isinstance(value, list):
         if not value:
             raise ValueError("is empty; name at least one kind")
@@ -297,6 +299,27 @@ def parse_kinds(value, default: str) -> tuple[tuple[str, float], ...]:
     if not sum(weights.values()) > 0:
         raise ValueError("weights must sum to more than 0")
     return tuple((k, weights[k]) for k in KINDS if weights.get(k, 0) > 0)
+
+
+def _kinds_text(text: str):
+    """``stop=3,pause=1`` -> {"stop": 3.0, "pause": 1.0}; ``stop,pause`` -> a list."""
+    parts = [p.strip() for p in text.split(",")]
+    if any(not p for p in parts):
+        raise ValueError(f"{_short(text)} has an empty part (write kind or kind=weight, ...)")
+    if not any("=" in p for p in parts):
+        return parts
+    weights = {}
+    for part in parts:
+        kind, sep, weight = (x.strip() for x in part.partition("="))
+        if not sep:
+            raise ValueError(f"{_short(text)}: give every kind a weight or none ({kind!r})")
+        if kind in weights:
+            raise ValueError(f"{_short(text)} names {kind!r} twice")
+        try:
+            weights[kind] = float(weight)
+        except ValueError:
+            raise ValueError(f"weight of {kind} is not a number: {_short(weight)}") from None
+    return weights
 
 
 def _validate_services(raw_services, errors, action="stop") -> list[ServiceSpec]:

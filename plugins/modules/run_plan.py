@@ -86,6 +86,14 @@ options:
         message is in or the queue is empty (a duration, C(0) to end with the loop).
     type: raw
     default: 0
+  chaos_kinds:
+    description:
+      - The fault kinds of the windows (C(chaos_kinds)), for every service, as
+        M(chaos_loop) takes them in O(chaos_loop#module:services[].kinds) - a kind, a list,
+        a dict of kind to weight, or text such as C(stop,pause) or C(stop=2,kill=1,pause=1).
+        Each window's kind is drawn from the seed; the windows do not move.
+    type: raw
+    default: stop
   services:
     description: The units the chaos loop stops and starts (their plans are computed here).
     type: list
@@ -136,6 +144,7 @@ run:
     chaos_seed_derived: true
     chaos_services_run: [150.0, 210.0]
     chaos_services_stop: [20.0, 40.0]
+    chaos_kinds: {stop: 1.0}
     chaos_duration: "14m"
     chaos_duration_s: 840.0
     chaos_stop_grace_s: 60.0
@@ -189,7 +198,7 @@ _OPTION_VARS = [
         r"chaos_run_min + chaos_stop_min (\1): no outage would fit",
     ),
     (
-        re.compile(r"services\[\d+\]\.(run_min|run_max|stop_min|stop_max)(?: \([^)]*\))?"),
+        re.compile(r"services\[\d+\]\.(run_min|run_max|stop_min|stop_max|kinds)(?: \([^)]*\))?"),
         r"chaos_\1",
     ),
     (re.compile(r"^duration:"), "chaos_duration:"),
@@ -252,6 +261,7 @@ def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict,
         seed = _whole("chaos_seed", seed, errors, 0)
 
     windows = {k: params.get(f"chaos_{k}") for k in ("run_min", "run_max", "stop_min", "stop_max")}
+    windows["kinds"] = params.get("chaos_kinds")
     loop_params = {
         "run_id": run_id or "x",
         "seed": seed if isinstance(seed, int) else 0,
@@ -293,6 +303,7 @@ def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict,
         "chaos_seed_derived": seed_derived,
         "chaos_services_run": [spec.run_min_ms / 1000, spec.run_max_ms / 1000],
         "chaos_services_stop": [spec.stop_min_ms / 1000, spec.stop_max_ms / 1000],
+        "chaos_kinds": dict(spec.kinds),
         "chaos_duration": str(params.get("chaos_duration")),
         "chaos_duration_s": config.duration_ms / 1000,
         "chaos_stop_grace_s": config.stop_grace_ms / 1000,
@@ -330,6 +341,7 @@ def main():
             "chaos_check_interval": {"type": "raw", "required": True},
             "run_watch_interval": {"type": "raw", "required": True},
             "run_drain": {"type": "raw", "default": 0},
+            "chaos_kinds": {"type": "raw", "default": "stop"},
             "services": {
                 "type": "list",
                 "elements": "str",

@@ -32,6 +32,9 @@ from pathlib import Path
 
 from nazbench.timeline import OUTAGE_SLACK_S, Timeline
 
+# Fault kinds whose edges a TCP connect sees (nothing listens while they last).
+CONNECT_VISIBLE = ("stop", "kill")
+
 
 @dataclass
 class Target:
@@ -106,16 +109,28 @@ def compare(probe_lines: list[dict], timeline, units: dict[str, str]) -> dict:
     state (stop -> down, start -> up) from 5 s before the edge on; unmatched edges are
     listed. Returns counts, p50/p99/max of |drift|, the per-edge pairs, and ``unplanned``:
     every probe down -> up interval of a mapped target that no timeline outage explains
-    (lies within its stop edge - 5 s ... start edge + 5 s).
+    (lies within its stop edge - 5 s ... start edge + 5 s). Edges of fault kinds a connect
+    cannot see (``pause``: the kernel still accepts on the port) are not matched: they are
+    listed in ``not_visible``.
     """
     if not isinstance(timeline, Timeline):
         timeline = Timeline.from_records(timeline)
     transitions = _transitions(probe_lines)
-    pairs, unmatched = [], []
+    pairs, unmatched, not_visible = [], [], []
     for rec in timeline.edges(ok=True):
         target = units.get(rec.get("service"))
         at = rec.get("actual_at")
         if target is None or not isinstance(at, int | float):
+            continue
+        if rec.get("kind", "stop") not in CONNECT_VISIBLE:
+            not_visible.append(
+                {
+                    "service": rec["service"],
+                    "edge": rec["edge"],
+                    "kind": rec["kind"],
+                    "actual_at": at,
+                }
+            )
             continue
         want = "down" if rec.get("edge") == "stop" else "up"
         seen = next(
@@ -149,6 +164,7 @@ def compare(probe_lines: list[dict], timeline, units: dict[str, str]) -> dict:
         "p99_abs_drift_s": pct(99),
         "max_abs_drift_s": drifts[-1] if drifts else None,
         "pairs": pairs,
+        "not_visible": not_visible,
         "unplanned": unplanned(transitions, timeline, units),
     }
 

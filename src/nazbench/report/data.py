@@ -74,6 +74,7 @@ class Outage:
     stop_at: float
     start_at: float | None  # None: the timeline never saw it start again
     start_cause: str | None = None
+    kind: str = "stop"  # the chaos loop's fault kind (services[].kinds)
 
     @property
     def service(self) -> str:
@@ -352,6 +353,7 @@ def _load_timeline(data: RunData, note) -> None:
             stop_at=o["stop_at"],
             start_at=o["start_at"],
             start_cause=o["cause"],
+            kind=o["kind"],
         )
         data.outages.append(outage)
         if o["start_at"] is None:

@@ -399,8 +399,9 @@ def _outages(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:
     headers.append("note")
     rows = []
     for o in outages:
+        kind = o.get("kind", "stop")
         row = [
-            o["label"],
+            o["label"] if kind == "stop" else f"{o['label']} ({kind})",
             _t(o["stop_at"], s),
             _t(o["start_at"], s),
             o["duration_s"],
@@ -428,6 +429,22 @@ def _outages(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:
         "service's start → the first submit_sm the SMSC accepted after it (ledger). Clean: "
         "no other outage overlapped it up to that first delivery.</p>"
     )
+    kinds = s.get("faults_by_kind") or []
+    if kinds:
+        parts.append(
+            table(
+                "By fault kind: what each kind of fault cost (losses and duplicates as the "
+                "evidence attributes them)",
+                ["kind", "outages", "services", "down (s)", "lost", "duplicated",
+                 "recovery p50 / p99 / max (s)", "naz error rows"],
+                [
+                    [k["kind"], k["outages"], ", ".join(k["services"]), k["downtime_s"],
+                     k["lost"], k["duplicated"], _triple(k["recovery_s"]), k["naz_error_rows"]]
+                    for k in kinds
+                ],
+                numeric={1, 3, 4, 5, 7},
+            )
+        )  # fmt: skip
     rec = s.get("recovery")
     if isinstance(rec, dict):
         slow = rec.get("slowest_clean") or {}

@@ -24,6 +24,7 @@ from nazbench.report.outcome import (
     LOST_UNKNOWN,
     verdict,
 )
+from nazbench.stats import quantiles
 
 __all__ = [
     "LOST_POPPED",
@@ -111,6 +112,7 @@ def outages_summary(data: RunData) -> list[dict[str, Any]]:
         first = _first_accept_after(accepted_ts, o.start_at) if o.start_at is not None else None
         entry: dict[str, Any] = {
             "label": o.label,
+            "kind": o.kind,
             "service": o.service,
             "unit": o.unit,
             "host": o.host,
@@ -242,6 +244,38 @@ def lost_class(
     if queued_from is not None:
         return LOST_QUEUED if index >= queued_from else LOST_POPPED
     return LOST_UNKNOWN
+
+
+def faults_by_kind(
+    outages: list[dict[str, Any]], lost: list[dict[str, Any]], duplicated: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per fault kind (the chaos loop's services[].kinds): its outages, their downtime, the
+    messages lost and duplicated that the evidence puts at one of them, the recovery after
+    them (n/p50/p99/max, s) and naz's error rows in their windows."""
+    rows: dict[str, dict[str, Any]] = {}
+    recoveries: dict[str, list[float]] = {}
+    kind_of = {o["label"]: o["kind"] for o in outages}
+    for o in outages:
+        row = rows.setdefault(
+            o["kind"],
+            {"kind": o["kind"], "outages": 0, "services": [], "downtime_s": 0.0, "lost": 0,
+             "duplicated": 0, "naz_error_rows": 0},
+        )  # fmt: skip
+        row["outages"] += 1
+        if o["service"] not in row["services"]:
+            row["services"].append(o["service"])
+        row["downtime_s"] = round(row["downtime_s"] + o["duration_s"], 3)
+        if o["recovery_s"] is not None:
+            recoveries.setdefault(o["kind"], []).append(o["recovery_s"])
+        row["naz_error_rows"] += sum(e["count"] for e in o.get("errors_window") or [])
+    for items, key in ((lost, "lost"), (duplicated, "duplicated")):
+        for x in items:
+            kind = kind_of.get(x.get("outage"))
+            if kind is not None:
+                rows[kind][key] += 1
+    for kind, row in rows.items():
+        row["recovery_s"] = quantiles(recoveries.get(kind, []))
+    return sorted(rows.values(), key=lambda r: r["kind"])
 
 
 def lost_detail(data: RunData, result: Result) -> list[dict[str, Any]]:
@@ -603,6 +637,7 @@ def build_summary(data: RunData) -> dict[str, Any]:
             "evidence), so whether they were popped and lost or never left Redis is unknown."
         )
     summary["recovery"] = evidence.recovery(summary["outages"])
+    summary["faults_by_kind"] = faults_by_kind(summary["outages"], lost, duplicated)
     summary["latency"] = health.latency(data, summary["outages"])
     summary["unanswered"] = health.unanswered(data)
     summary["rates"] = health.rates(data)

@@ -184,3 +184,24 @@ def test_compare_cli_reads_timelines_per_host(tmp_path, capsys):
     assert got["matched"] == 2
     # the start is in sfo1's file, so ams1's outage stays open: it explains the probe's
     assert got["unplanned"] == []
+
+
+def test_compare_leaves_pause_edges_out_and_lists_them():
+    # a paused SMSC still accepts connects: the probe saw it up throughout
+    probe = [{"t": 100.0, "target": "smsc", "state": "up"}]
+    edge = {"record": "edge", "service": "s.service", "outcome": "ok", "kind": "pause"}
+    timeline = [
+        {**edge, "edge": "stop", "actual_at": 160.0},
+        {**edge, "edge": "start", "actual_at": 190.0},
+    ]
+    result = portprobe.compare(probe, timeline, {"s.service": "smsc"})
+    assert result["edges"] == result["matched"] == 0 and result["unmatched"] == []
+    assert [(e["edge"], e["kind"]) for e in result["not_visible"]] == [
+        ("stop", "pause"),
+        ("start", "pause"),
+    ]
+    assert result["unplanned"] == []
+    # the same edges as a stop are matched (or missed) as before
+    stopped = [{**e, "kind": "stop"} for e in timeline]
+    result = portprobe.compare(probe, stopped, {"s.service": "smsc"})
+    assert result["edges"] == 2 and len(result["unmatched"]) == 2 and result["not_visible"] == []

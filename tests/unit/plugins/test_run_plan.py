@@ -6,8 +6,9 @@ import importlib.util
 import time
 
 import pytest
+import yaml
 from ansible.module_utils.chaos_plan import derive_seed
-from chaos_helpers import MODULES
+from chaos_helpers import MODULES, ROOT
 
 spec = importlib.util.spec_from_file_location("run_plan", MODULES / "run_plan.py")
 run_plan = importlib.util.module_from_spec(spec)
@@ -97,3 +98,40 @@ def test_the_same_grammar_as_the_module():
     run, _, errors = plan(chaos_duration="0.25h", chaos_run_min="1m30s", chaos_run_max=120)
     assert errors == []
     assert run["chaos_duration_s"] == 900.0 and run["chaos_services_run"] == [90.0, 120.0]
+
+
+def test_chaos_kinds_as_text_reach_the_params_and_the_plan():
+    run, windows, errors = plan(run_id="k-1", chaos_kinds="stop=2,kill=1,pause=1")
+    assert errors == []
+    assert run["chaos_kinds"] == {"stop": 2.0, "kill": 1.0, "pause": 1.0}
+    plain, plain_windows, _ = plan(run_id="k-1")
+    assert plain["chaos_kinds"] == {"stop": 1.0}
+    kinds = [w["kind"] for ws in windows.values() for w in ws if w["state"] == "stop"]
+    assert [w["start_s"] for w in windows["nazbench-smsc.service"]] == [
+        w["start_s"] for w in plain_windows["nazbench-smsc.service"]
+    ]
+    assert set(kinds) <= {"stop", "kill", "pause"} and len(kinds) >= 6
+    listed, _, errors = plan(run_id="k-1", chaos_kinds="stop,pause")
+    assert errors == [] and listed["chaos_kinds"] == {"stop": 1.0, "pause": 1.0}
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    ["stop,,pause", "stop=1,pause", "stop=x", "stop=1,stop=2", "quake", "pause=-1", ""],
+)
+def test_bad_chaos_kinds_are_refused_naming_the_variable(kinds):
+    run, _, errors = plan(run_id="k-2", chaos_kinds=kinds)
+    assert run is None
+    assert len(errors) == 1 and errors[0].startswith("chaos_kinds"), errors
+
+
+def test_the_nemesis_profile_has_every_kind_twice_in_its_first_ten_minutes():
+    profile = yaml.safe_load((ROOT / "playbooks/profiles/nemesis.yml").read_text())
+    run, windows, errors = plan(run_id="nem-1", **profile)
+    assert errors == [] and run["chaos_kinds"] == {"stop": 1.0, "kill": 1.0, "pause": 1.0}
+    early = [w for ws in windows.values() for w in ws if w["state"] == "stop"]
+    early = [w["kind"] for w in early if w["end_s"] <= 600]
+    assert all(early.count(k) >= 2 for k in ("stop", "kill", "pause")), early
+    for unit, ws in windows.items():
+        kinds = {w["kind"] for w in ws if w["state"] == "stop" and w["end_s"] <= 600}
+        assert kinds == {"stop", "kill", "pause"}, (unit, kinds)

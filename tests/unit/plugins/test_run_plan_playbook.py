@@ -75,3 +75,11 @@ def test_topology_follows_the_inventory_and_tolerates_a_host_without_region(tmp_
     assert topo["groups"]["redis_servers"] == ["r1"]
     assert topo["regions"] == {"c1": "lon1", "s1": "fra1", "r1": ""}
     assert topo["rtt_measured"] == rtt
+
+
+def test_every_profile_plans(tmp_path):
+    for profile in sorted(p.stem for p in (ROOT / "playbooks/profiles").glob("*.yml")):
+        proc = run_plan(tmp_path, None, "-e", f"run_id=p-{profile}", "-e", f"profile={profile}")
+        assert proc.returncode == 0, (profile, proc.stdout[-2000:])
+        params = json.loads((tmp_path / f"p-{profile}" / "params.json").read_text())
+        assert params["profile"] == profile and params["chaos_kinds"]
