@@ -15,6 +15,7 @@ plan of another service.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -33,7 +34,12 @@ ACTIONS = ("stop", "kill")
 # default). stop: systemctl stop (graceful, the seed's); kill: SIGKILL, then stop so no
 # Restart= brings it back; pause: SIGSTOP to every process of the unit, SIGCONT at the end
 # (the port still accepts TCP connections, nothing answers).
-KINDS = ("stop", "kill", "pause")
+# blackhole, reset and half_open leave the unit alone: nftables rules on this host, in a
+# table of their own, between the service's port and the peers (the naz hosts) only:
+# blackhole drops both ways, reset answers the peers' segments with a TCP reset,
+# half_open drops what the service sends them (their segments still arrive).
+KINDS = ("stop", "kill", "pause", "blackhole", "reset", "half_open")
+NETWORK_KINDS = ("blackhole", "reset", "half_open")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 # Unit types that systemctl can stop and start.  A name without one of these suffixes is
@@ -181,6 +187,11 @@ class ServiceSpec:
     stop_max_ms: int
     # (kind, weight) pairs in KINDS order; one window's kind is drawn from them
     kinds: tuple[tuple[str, float], ...] = (("stop", 1.0),)
+    port: int | None = None  # the service's TCP port (network kinds)
+
+    @property
+    def network(self) -> bool:
+        return any(kind in NETWORK_KINDS for kind, _weight in self.kinds)
 
     @property
     def shortest_cycle_ms(self) -> int:
@@ -205,6 +216,8 @@ class ChaosConfig:
     timeline_path: str
     lock_path: str
     heal_only: bool = False
+    # Addresses the network kinds are scoped to (the naz hosts); never anyone else.
+    peers: tuple[str, ...] = ()
     # A stop_when check still running after this long is killed and counts as not met.
     stop_when_timeout_ms: int = 24_000
     # A stop edge the loop reaches later than this after its planned time is skipped.
@@ -322,6 +335,29 @@ def _kinds_text(text: str):
     return weights
 
 
+def _service_fault(raw, prefix, unit, action, errors):
+    """(kinds, port) of one service entry, or (None, None) after adding its errors."""
+    try:
+        kinds = parse_kinds(raw.get("kinds"), action if action in ACTIONS else "stop")
+    except ValueError as exc:
+        errors.append(f"{prefix}.kinds ({unit}): {exc}")
+        return None, None
+    port = raw.get("port")
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+    ):
+        errors.append(f"{prefix}.port ({unit}): {_short(port)} must be a TCP port 1-65535")
+        return None, None
+    network = [k for k, _w in kinds if k in NETWORK_KINDS]
+    if network and port is None:
+        errors.append(
+            f"{prefix}.kinds ({unit}): the network kinds ({', '.join(network)}) need "
+            f"{prefix}.port, the service's TCP port"
+        )
+        return None, None
+    return kinds, port
+
+
 def _validate_services(raw_services, errors, action="stop") -> list[ServiceSpec]:
     if not raw_services:
         errors.append("services: list at least one service (a dict with 'unit')")
@@ -360,11 +396,8 @@ def _validate_services(raw_services, errors, action="stop") -> list[ServiceSpec]
                     f"{prefix}.{kind}_max {format_ms(high)}"
                 )
                 ok = False
-        try:
-            kinds = parse_kinds(raw.get("kinds"), action if action in ACTIONS else "stop")
-        except ValueError as exc:
-            errors.append(f"{prefix}.kinds ({unit}): {exc}")
-            ok = False
+        kinds, port = _service_fault(raw, prefix, unit, action, errors)
+        ok = ok and kinds is not None
         if ok:
             specs.append(
                 ServiceSpec(
@@ -374,6 +407,7 @@ def _validate_services(raw_services, errors, action="stop") -> list[ServiceSpec]
                     stop_min_ms=bounds["stop_min"],
                     stop_max_ms=bounds["stop_max"],
                     kinds=kinds,
+                    port=port,
                 )
             )
     return specs
@@ -455,10 +489,40 @@ def _check_budget(budget_ms, reserve_ms, duration_ms, services, errors):
             )
 
 
+def _validate_peers(raw, errors) -> tuple[str, ...]:
+    """peers: IP addresses (no names, no networks, no duplicates)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        errors.append(f"peers: {_short(raw)} must be a list of IP addresses")
+        return ()
+    peers = []
+    for value in raw:
+        try:
+            address = ipaddress.ip_address(str(value).strip())
+        except ValueError:
+            errors.append(f"peers: {_short(value)} is not an IP address")
+            continue
+        if address.is_unspecified or address.is_multicast:
+            errors.append(f"peers: {address} cannot be a naz host")
+        elif str(address) in peers:
+            errors.append(f"peers: {address} is listed twice")
+        else:
+            peers.append(str(address))
+    return tuple(peers)
+
+
 def _validate_loop(params, errors, warnings, budget_ms, reserve_ms) -> dict:
     """Options of the loop itself (everything heal_only does not need)."""
     action = params.get("action") or "stop"
     services = _validate_services(params.get("services"), errors, action)
+    peers = _validate_peers(params.get("peers"), errors)
+    network = [s.unit for s in services if s.network]
+    if network and not peers and params.get("peers") in (None, []):
+        errors.append(
+            f"peers: the network kinds of {', '.join(network)} need the naz hosts' addresses "
+            "to scope their rules to (nothing else is ever blocked)"
+        )
     duration_ms = _duration_option(params, "duration", errors)
     stop_when = params.get("stop_when")
     if stop_when is not None and not str(stop_when).strip():
@@ -480,6 +544,7 @@ def _validate_loop(params, errors, warnings, budget_ms, reserve_ms) -> dict:
     max_lag_ms = _duration_option(params, "max_lag", errors)
     return {
         "services": tuple(services),
+        "peers": peers,
         "duration_ms": duration_ms,
         "stop_when": stop_when,
         "stop_when_interval_ms": interval_ms if interval_ms is not None else 30_000,

@@ -41,6 +41,7 @@ import time
 
 from ansible.module_utils.chaos_plan import (
     KINDS,
+    NETWORK_KINDS,
     ChaosConfig,
     build_plan,
     iter_outages,
@@ -406,6 +407,7 @@ class ChaosRunner:
         run_command,
         *,
         systemctl: str = "systemctl",
+        nft: str = "nft",
         clock=None,
         stop_requested=None,
         tick_s: float = 0.5,
@@ -418,6 +420,8 @@ class ChaosRunner:
         self.config = config
         self.run_command = run_command
         self.systemctl = systemctl
+        self.nft = nft
+        self._ports = {spec.unit: spec.port for spec in config.services}
         self.clock = clock or Clock()
         self.stop_requested = stop_requested or (lambda: False)
         self.tick_s = tick_s
@@ -706,7 +710,11 @@ class ChaosRunner:
         issued_mono = self.clock.monotonic()
         actual_at = self.clock.time()
         rc, errors = 0, []
-        for argv, required in fault_commands(self.systemctl, kind, edge, unit):
+        port = self._ports.get(unit)
+        commands = fault_commands(
+            self.systemctl, kind, edge, unit, nft=self.nft, port=port, peers=self.config.peers
+        )
+        for argv, required in commands:
             rc, _out, err = self.run_command(argv)
             if err and err.strip() and required:
                 errors.append(err.strip())
@@ -720,7 +728,7 @@ class ChaosRunner:
             drift_s = (issued_mono - self._mono0) - planned_ms / 1000
         else:
             planned_at, drift_s = actual_at, 0.0
-        return {
+        record = {
             "record": "edge",
             "run_id": self.config.run_id,
             "service": unit,
@@ -736,6 +744,9 @@ class ChaosRunner:
             "outcome": "ok" if rc == 0 else "failed",
             "stderr": "\n".join(errors)[:STDERR_LIMIT],
         }
+        if kind in NETWORK_KINDS:
+            record["params"] = {"port": port, "peers": list(self.config.peers)}
+        return record
 
     def _mark_stopped(self, unit, kind="stop"):
         if unit not in self.stopped:
@@ -869,24 +880,75 @@ def _s(ms):
     return None if ms is None else ms / 1000
 
 
-def fault_commands(systemctl: str, kind: str, edge: str, unit: str) -> list[tuple[list, bool]]:
-    """The systemctl commands of one edge of a fault ``kind``, each with whether it must
-    succeed. A start (the end of the window, a heal) always ends with ``systemctl start``,
-    which changes nothing on a running unit and brings back one that died meanwhile."""
-    if edge == "stop":
-        if kind == "kill":
-            # SIGKILL is the crash; the stop then cancels any Restart= so it stays down.
-            return [
-                ([systemctl, "kill", "--signal=SIGKILL", unit], True),
-                ([systemctl, "stop", unit], True),
-            ]
-        if kind == "pause":
-            return [([systemctl, "kill", "--signal=SIGSTOP", unit], True)]
-        return [([systemctl, "stop", unit], True)]
-    if kind == "pause":
-        # SIGCONT fails on a unit whose processes are gone; the start then revives it.
+def nft_table(unit: str) -> str:
+    """The nftables table of a unit's network faults: one per unit, named after it."""
+    stem = unit.removesuffix(".service")
+    return "nazbench_chaos_" + "".join(c if c.isalnum() else "_" for c in stem)
+
+
+def nft_rules(kind: str, unit: str, port: int, peers) -> str:
+    """One nft script (one transaction) that puts a network fault in place.
+
+    Its own table, hooked before nazbench's firewall (priority filter - 10), matching only
+    the service's TCP port and the peers' addresses, so nothing else is ever touched.
+    """
+    table = nft_table(unit)
+    v4 = [p for p in peers if ":" not in p]
+    v6 = [p for p in peers if ":" in p]
+    inbound, outbound = [], []
+    for family, addresses in (("ip", v4), ("ip6", v6)):
+        if not addresses:
+            continue
+        group = "{ " + ", ".join(addresses) + " }"
+        if kind in ("blackhole", "reset"):
+            verdict = "drop" if kind == "blackhole" else "reject with tcp reset"
+            inbound.append(
+                f"add rule inet {table} input {family} saddr {group} tcp dport {port} {verdict}"
+            )
+        if kind in ("blackhole", "half_open"):
+            outbound.append(
+                f"add rule inet {table} output {family} daddr {group} tcp sport {port} drop"
+            )
+    return "; ".join(
+        [
+            f"add table inet {table}",
+            f"add chain inet {table} input {{ type filter hook input priority filter - 10; }}",
+            f"add chain inet {table} output {{ type filter hook output priority filter - 10; }}",
+            *inbound,
+            *outbound,
+        ]
+    )  # fmt: skip
+
+
+def fault_commands(
+    systemctl: str, kind: str, edge: str, unit: str, *, nft: str = "nft", port=None, peers=()
+) -> list[tuple[list, bool]]:
+    """The commands of one edge of a fault ``kind``, each with whether it must succeed.
+    A start (the end of the window, a heal) always ends with ``systemctl start``, which
+    changes nothing on a running unit and brings back one that died meanwhile; a network
+    fault's start first deletes its table (``add`` then ``delete``: no error when a heal
+    finds it gone already)."""
+    if kind in NETWORK_KINDS:
+        if edge == "stop":
+            return [([nft, nft_rules(kind, unit, port, peers)], True)]
+        table = nft_table(unit)
         return [
-            ([systemctl, "kill", "--signal=SIGCONT", unit], False),
+            ([nft, f"add table inet {table}; delete table inet {table}"], True),
             ([systemctl, "start", unit], True),
         ]
-    return [([systemctl, "start", unit], True)]
+    stop = {
+        "stop": [([systemctl, "stop", unit], True)],
+        # SIGKILL is the crash; the stop then cancels any Restart= so it stays down.
+        "kill": [
+            ([systemctl, "kill", "--signal=SIGKILL", unit], True),
+            ([systemctl, "stop", unit], True),
+        ],
+        "pause": [([systemctl, "kill", "--signal=SIGSTOP", unit], True)],
+    }
+    if edge == "stop":
+        return stop[kind]
+    start = [([systemctl, "start", unit], True)]
+    if kind == "pause":
+        # SIGCONT fails on a unit whose processes are gone; the start then revives it.
+        return [([systemctl, "kill", "--signal=SIGCONT", unit], False), *start]
+    return start

@@ -80,10 +80,31 @@ options:
             for the window, then C(--signal=SIGCONT) and C(systemctl start) (which changes
             nothing on a running unit and brings back one that died). The unit stays
             C(active) and its port still accepts TCP connections; nothing answers.
-          - Each C(edge) record names its C(kind); the state file keeps each unit's kind,
-            so a heal (also after SIGKILL, by the next run or O(heal_only)) undoes the
-            right fault.
+          - V(blackhole), V(reset) and V(half_open) leave the unit running and put
+            nftables rules in place on this host for the window, in a table of their own
+            (C(nazbench_chaos_<unit>), hooked before any other filter), matching only the
+            service's TCP port O(services[].port) and the addresses in O(peers) -
+            V(blackhole) drops both ways (a connect times out), V(reset) answers the
+            peers' segments with a TCP reset (a connect is refused), V(half_open) drops
+            what the service sends them (their segments still arrive, nothing comes back).
+            The window's end deletes the table, then runs C(systemctl start). They need
+            O(services[].port), O(peers) and C(nft) on the host.
+          - Each C(edge) record names its C(kind) (a network kind's also its C(params), its
+            port and peers); the state file keeps each unit's kind, so a heal (also after
+            SIGKILL, by the next run or O(heal_only)) undoes the right fault.
         type: raw
+      port:
+        description:
+          - The service's TCP port, which the network kinds (V(blackhole), V(reset),
+            V(half_open)) match. Required with them.
+        type: int
+  peers:
+    description:
+      - IP addresses (the naz hosts) the network kinds are scoped to; nothing else is ever
+        blocked. Required when a service has a network kind; names, networks, unspecified
+        and multicast addresses are refused.
+    type: list
+    elements: str
   action:
     description:
       - How a unit is taken down at the start of a stop window, for services without
@@ -439,8 +460,10 @@ ARGUMENT_SPEC = {
             "stop_min": {"type": "raw", "default": SERVICE_DEFAULTS["stop_min"]},
             "stop_max": {"type": "raw", "default": SERVICE_DEFAULTS["stop_max"]},
             "kinds": {"type": "raw"},
+            "port": {"type": "int"},
         },
     },
+    "peers": {"type": "list", "elements": "str"},
     "action": {"type": "str", "choices": ["stop", "kill"], "default": "stop"},
     "duration": {"type": "raw"},
     "stop_when": {"type": "str"},
@@ -478,12 +501,17 @@ def main():
         module.exit_json(**check_mode_result(config))
 
     systemctl = module.get_bin_path("systemctl", required=True)
+    # required only by a loop with network kinds (checked before anything is touched); a
+    # heal of a killed loop's network fault finds it too
+    nft = module.get_bin_path("nft") or "nft"
+    if any(s.network for s in config.services) and module.get_bin_path("nft") is None:
+        module.fail_json(msg="services: the network kinds need nft (nftables) on this host")
 
     def run_command(argv):
         return module.run_command(argv, expand_user_and_vars=False)
 
     with SignalTrap() as trap:
-        runner = ChaosRunner(config, run_command, systemctl=systemctl, stop_requested=trap)
+        runner = ChaosRunner(config, run_command, systemctl=systemctl, nft=nft, stop_requested=trap)
         result = runner.run()
     for warning in result.pop("warnings_seen", []):
         module.warn(warning)

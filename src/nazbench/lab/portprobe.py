@@ -32,8 +32,9 @@ from pathlib import Path
 
 from nazbench.timeline import OUTAGE_SLACK_S, Timeline
 
-# Fault kinds whose edges a TCP connect sees (nothing listens while they last).
-CONNECT_VISIBLE = ("stop", "kill")
+# Fault kinds whose edges a TCP connect from the naz host sees: nothing listens (stop,
+# kill, refused), a reset (refused) or dropped segments (blackhole, half_open: timeout).
+CONNECT_VISIBLE = ("stop", "kill", "blackhole", "reset", "half_open")
 
 
 @dataclass

@@ -135,3 +135,77 @@ def test_fault_commands_of_each_kind():
         # whatever the kind, a start ends with a start that must work
         assert start[-1] == (["systemctl", "start", "u.service"], True)
         assert all(required for _, required in stop)
+
+
+NAZ = ["10.89.154.11", "fd00::11"]
+
+
+def _network(paths, smsc, redis="stop", peers=NAZ):
+    params = {
+        "peers": peers,
+        "services": [
+            {"unit": "smsc.service", "run_min": "10s", "run_max": "20s", "stop_min": "2s",
+             "stop_max": "5s", "kinds": smsc, "port": 2775},
+            {"unit": "redis.service", "run_min": "8s", "run_max": "12s", "stop_min": "1s",
+             "stop_max": "3s", "kinds": redis, "port": 6379},
+        ],
+    }  # fmt: skip
+    return make_config(paths, **params)
+
+
+def test_network_rules_match_only_the_port_and_the_peers():
+    from ansible.module_utils.chaos_runner import nft_rules, nft_table  # noqa: PLC0415
+
+    assert nft_table("nazbench-smsc.service") == "nazbench_chaos_nazbench_smsc"
+    black = nft_rules("blackhole", "smsc.service", 2775, NAZ)
+    assert "ip saddr { 10.89.154.11 } tcp dport 2775 drop" in black
+    assert "ip6 saddr { fd00::11 } tcp dport 2775 drop" in black
+    assert "ip daddr { 10.89.154.11 } tcp sport 2775 drop" in black
+    reset = nft_rules("reset", "smsc.service", 2775, NAZ[:1])
+    assert "tcp dport 2775 reject with tcp reset" in reset and "sport" not in reset
+    half = nft_rules("half_open", "smsc.service", 2775, NAZ[:1])
+    assert "daddr { 10.89.154.11 } tcp sport 2775 drop" in half and "dport" not in half
+    # every rule of a fault: in its own table, on the service's port, naming a peer
+    for script in (black, reset, half):
+        rules = [r for r in script.split("; ") if r.startswith("add rule")]
+        assert rules and all(" inet nazbench_chaos_smsc " in r for r in rules)
+        assert all("2775" in r and ("10.89.154.11" in r or "fd00::11" in r) for r in rules)
+
+
+def test_a_network_window_adds_rules_and_its_end_deletes_them(paths, clock, fake_systemctl):
+    config = _network(paths, "blackhole")
+    result = make_runner(config, fake_systemctl, clock).run()
+    assert not result["failed"], result["msg"]
+    nft = [c for c in fake_systemctl.calls if c[0] == "nft"]
+    adds = [c for c in nft if "add rule" in c[1]]
+    deletes = [c for c in nft if "delete table inet nazbench_chaos_smsc" in c[1]]
+    assert len(adds) == len(deletes) == result["summary"]["services"]["smsc.service"]["outages"]
+    # the unit itself is never stopped by a network fault
+    assert not any(c[1] == "stop" and c[-1] == "smsc.service" for c in fake_systemctl.calls)
+    stop = next(e for e in result["timeline"] if e["service"] == "smsc.service")
+    assert stop["kind"] == "blackhole" and stop["params"] == {"port": 2775, "peers": NAZ}
+
+
+def test_a_loop_killed_during_a_blackhole_is_healed_by_heal_only(paths, clock, fake_systemctl):
+    os.makedirs(os.path.dirname(paths["lock_path"]))
+    config = _network(paths, "blackhole")
+    StateFile(config.state_path).save("old", 9, ["smsc.service"], 1.0, {"smsc.service": "reset"})
+    heal = make_config(paths, heal_only=True, services=None, duration=None)
+    result = make_runner(heal, fake_systemctl, clock).run()
+    assert result["healed"] == ["smsc.service"]
+    assert fake_systemctl.calls[0] == [
+        "nft",
+        "add table inet nazbench_chaos_smsc; delete table inet nazbench_chaos_smsc",
+    ]
+    assert not os.path.exists(config.state_path)
+
+
+def test_sigterm_during_a_reset_deletes_the_rules(paths, clock, fake_systemctl):
+    config = _network(paths, "reset", "reset")
+    first_stop = planned_edges(config)[0]
+    clock.at(first_stop[0] + 0.3, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    with SignalTrap() as trap:
+        result = make_runner(config, fake_systemctl, clock, stop_requested=trap).run()
+    heal = result["timeline"][-1]
+    assert (heal["cause"], heal["kind"], heal["outcome"]) == ("heal", "reset", "ok")
+    assert any("delete table" in c[1] for c in fake_systemctl.calls if c[0] == "nft")

@@ -104,7 +104,25 @@ BAD = [
     ("kind-weight-inf", {"services": svc(kinds={"pause": float("inf")})}, "services[0].kinds"),
     ("kind-weight-nan", {"services": svc(kinds={"pause": float("nan")})}, "services[0].kinds"),
     ("kind-weights-zero", {"services": svc(kinds={"stop": 0, "pause": 0})}, "services[0].kinds"),
-]
+    # network kinds: a port and the naz hosts to scope the rules to, or nothing happens
+    ("network-kind-without-port", {"services": svc(kinds="blackhole"), "peers": ["10.0.0.2"]},
+     "services[0].kinds"),
+    ("network-kind-without-peers", {"services": svc(kinds="reset", port=2775)}, "peers"),
+    ("network-kind-empty-peers", {"services": svc(kinds="half_open", port=2775), "peers": []},
+     "peers"),
+    ("peer-a-name", {"services": svc(kinds="reset", port=2775), "peers": ["naz.example"]},
+     "peers"),
+    ("peer-a-network", {"services": svc(kinds="reset", port=2775), "peers": ["10.0.0.0/24"]},
+     "peers"),
+    ("peer-unspecified", {"services": svc(kinds="reset", port=2775), "peers": ["0.0.0.0"]},
+     "peers"),
+    ("peer-twice", {"services": svc(kinds="reset", port=2775), "peers": ["10.0.0.2", "10.0.0.2"]},
+     "peers"),
+    ("port-zero", {"services": svc(kinds="reset", port=0), "peers": ["10.0.0.2"]},
+     "services[0].port"),
+    ("port-too-big", {"services": svc(kinds="reset", port=70000), "peers": ["10.0.0.2"]},
+     "services[0].port"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("over", "option"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
