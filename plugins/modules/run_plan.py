@@ -262,11 +262,15 @@ def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict,
 
     windows = {k: params.get(f"chaos_{k}") for k in ("run_min", "run_max", "stop_min", "stop_max")}
     windows["kinds"] = params.get("chaos_kinds")
+    # The ports and the naz host's address are the hosts' (run_start.yml passes them to
+    # the loop); stand-ins here let the network kinds through to the plan.
+    windows["port"] = 1
     loop_params = {
         "run_id": run_id or "x",
         "seed": seed if isinstance(seed, int) else 0,
         "services": [dict(unit=unit, **windows) for unit in params.get("services") or []],
         "action": "stop",
+        "peers": ["192.0.2.1"],
         "duration": params.get("chaos_duration"),
         "stop_when": "true",
         "stop_when_interval": params.get("chaos_check_interval"),

@@ -35,6 +35,7 @@ NAME = "nazbench-run"
 SUBNET = "10.89.156.0/24"
 BIN = Path(sys.executable).parent
 RUN_ID = "e2e-micro"
+NAZ_IP, SMSC_IP = "10.89.156.11", "10.89.156.21"  # the cell's sfo1 and ams1
 WEST, EAST = "America/Los_Angeles", "Asia/Tokyo"
 
 pytestmark = pytest.mark.skipif(
@@ -279,3 +280,83 @@ def test_every_service_runs_at_the_end(finished_run):
         assert on(host, "systemctl", "is-active", unit).stdout.strip() == "active"
     leftover = on("ams1", "test", "-e", "/var/lib/nazbench/chaos_loop.state.json", check=False)
     assert leftover.returncode != 0, "the chaos loop's state file lists units still stopped"
+
+
+# What a connect from the naz host (sfo1) sees while each fault kind holds the SMSC port.
+PROBE = """
+import socket
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("%s", 2775))
+except ConnectionRefusedError:
+    print("refused")
+except OSError:
+    print("timeout")
+else:
+    s.sendall(bytes.fromhex("00000010000000150000000000000001"))  # enquire_link
+    try:
+        print("answered" if s.recv(64) else "closed")
+    except OSError:
+        print("connected, no answer")
+"""
+
+
+def _probe() -> str:
+    out = on("sfo1", "/opt/nazbench/venv/bin/python", "-c", PROBE % SMSC_IP, check=False)
+    return out.stdout.strip() or out.stderr.strip()[-200:]
+
+
+def _ruleset() -> str:
+    return on("ams1", "nft", "-s", "list", "ruleset").stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "seen"),
+    [
+        ("blackhole", "timeout"),
+        ("reset", "refused"),
+        ("half_open", "timeout"),
+        ("pause", "connected, no answer"),
+        ("kill", "refused"),
+    ],
+)
+def test_each_fault_kind_is_seen_from_the_naz_host_and_leaves_nothing_behind(
+    finished_run, kind, seen
+):
+    cell = finished_run["cell"]
+    before = _ruleset()
+    timeline = f"/var/lib/nazbench/runs/e2e-kinds/{kind}.jsonl"
+    with (cell["artifacts"] / f"kind-{kind}.log").open("w") as out:
+        proc = playbook(
+            cell,
+            "../tests/e2e/fault_kind.yml",
+            "-e",
+            f"kind={kind}",
+            "-e",
+            f"peer={NAZ_IP}",
+            background=out,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = on("ams1", "cat", timeline, check=False).stdout
+            if '"edge": "stop"' in text:
+                break
+            time.sleep(0.2)
+        during = _probe()
+        assert proc.wait(timeout=120) == 0, (cell["artifacts"] / f"kind-{kind}.log").read_text()
+    assert during == seen, during
+    edges = [json.loads(x) for x in on("ams1", "cat", timeline).stdout.splitlines()]
+    edges = [e for e in edges if e.get("record") == "edge"]
+    assert [(e["edge"], e["kind"], e["outcome"]) for e in edges] == [
+        ("stop", kind, "ok"),
+        ("start", kind, "ok"),
+    ]
+    assert _ruleset() == before  # no rule left behind
+    assert on("ams1", "systemctl", "is-active", "nazbench-smsc").stdout.strip() == "active"
+    pid = on("ams1", "systemctl", "show", "-p", "MainPID", "--value", "nazbench-smsc").stdout
+    assert "T" not in on("ams1", "ps", "-o", "stat=", "-p", pid.strip()).stdout  # not stopped
+    deadline = time.monotonic() + 30  # a killed SMSC takes a moment to listen again
+    while _probe() != "answered" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _probe() == "answered"
