@@ -35,6 +35,15 @@ from nazbench.timeline import OUTAGE_SLACK_S, Timeline
 # Fault kinds whose edges a TCP connect from the naz host sees: nothing listens (stop,
 # kill, refused), a reset (refused) or dropped segments (blackhole, half_open: timeout).
 CONNECT_VISIBLE = ("stop", "kill", "blackhole", "reset", "half_open")
+# Why a connect fails while each kind holds the port: nothing listens or a reset answers
+# (refused), or the segments are dropped (timeout).
+EXPECTED_WHY = {
+    "stop": "refused",
+    "kill": "refused",
+    "reset": "refused",
+    "blackhole": "timeout",
+    "half_open": "timeout",
+}
 
 
 @dataclass
@@ -112,12 +121,19 @@ def compare(probe_lines: list[dict], timeline, units: dict[str, str]) -> dict:
     every probe down -> up interval of a mapped target that no timeline outage explains
     (lies within its stop edge - 5 s ... start edge + 5 s). Edges of fault kinds a connect
     cannot see (``pause``: the kernel still accepts on the port) are not matched: they are
-    listed in ``not_visible``.
+    listed in ``not_visible``. A matched stop edge carries the probe's ``why`` (refused,
+    timeout); ``why_mismatches`` lists those that differ from what the edge's kind makes a
+    connect see (:data:`EXPECTED_WHY`), e.g. a reset the probe saw time out.
     """
     if not isinstance(timeline, Timeline):
         timeline = Timeline.from_records(timeline)
     transitions = _transitions(probe_lines)
-    pairs, unmatched, not_visible = [], [], []
+    whys = {
+        (rec.get("target"), rec.get("t")): rec.get("why")
+        for rec in probe_lines
+        if rec.get("state") == "down" and rec.get("why")
+    }
+    pairs, unmatched, not_visible, why_mismatches = [], [], [], []
     for rec in timeline.edges(ok=True):
         target = units.get(rec.get("service"))
         at = rec.get("actual_at")
@@ -141,15 +157,19 @@ def compare(probe_lines: list[dict], timeline, units: dict[str, str]) -> dict:
         if seen is None:
             unmatched.append({"service": rec["service"], "edge": rec["edge"], "actual_at": at})
         else:
-            pairs.append(
-                {
-                    "service": rec["service"],
-                    "edge": rec["edge"],
-                    "actual_at": at,
-                    "probe_at": seen,
-                    "drift_s": round(seen - at, 3),
-                }
-            )
+            pair = {
+                "service": rec["service"],
+                "edge": rec["edge"],
+                "actual_at": at,
+                "probe_at": seen,
+                "drift_s": round(seen - at, 3),
+            }
+            if want == "down":
+                kind = rec.get("kind", "stop")
+                pair["kind"], pair["why"] = kind, whys.get((target, seen))
+                if pair["why"] is not None and pair["why"] != EXPECTED_WHY.get(kind):
+                    why_mismatches.append({**pair, "expected": EXPECTED_WHY.get(kind)})
+            pairs.append(pair)
     drifts = sorted(abs(p["drift_s"]) for p in pairs)
 
     def pct(q: float) -> float | None:
@@ -166,6 +186,7 @@ def compare(probe_lines: list[dict], timeline, units: dict[str, str]) -> dict:
         "max_abs_drift_s": drifts[-1] if drifts else None,
         "pairs": pairs,
         "not_visible": not_visible,
+        "why_mismatches": why_mismatches,
         "unplanned": unplanned(transitions, timeline, units),
     }
 

@@ -205,3 +205,35 @@ def test_compare_leaves_pause_edges_out_and_lists_them():
     stopped = [{**e, "kind": "stop"} for e in timeline]
     result = portprobe.compare(probe, stopped, {"s.service": "smsc"})
     assert result["edges"] == 2 and len(result["unmatched"]) == 2 and result["not_visible"] == []
+
+
+def test_compare_checks_why_the_probe_saw_each_kind_down():
+    edge = {"record": "edge", "service": "s.service", "outcome": "ok"}
+    timeline = []
+    probe = []
+    # (kind, why the probe's connect failed): a reset seen as a timeout is a mismatch
+    for i, (kind, why) in enumerate(
+        [("blackhole", "timeout"), ("reset", "refused"), ("half_open", "timeout"),
+         ("stop", "refused"), ("reset", "timeout")]
+    ):  # fmt: skip
+        t = 100.0 * (i + 1)
+        timeline += [
+            {**edge, "edge": "stop", "kind": kind, "actual_at": t},
+            {**edge, "edge": "start", "kind": kind, "actual_at": t + 20},
+        ]
+        probe += [
+            {"t": t + 0.1, "target": "smsc", "state": "down", "why": why},
+            {"t": t + 20.2, "target": "smsc", "state": "up"},
+        ]
+    result = portprobe.compare(probe, timeline, {"s.service": "smsc"})
+    assert result["matched"] == result["edges"] == 10
+    downs = [p for p in result["pairs"] if p["edge"] == "stop"]
+    assert [(p["kind"], p["why"]) for p in downs][:4] == [
+        ("blackhole", "timeout"),
+        ("reset", "refused"),
+        ("half_open", "timeout"),
+        ("stop", "refused"),
+    ]
+    assert [(m["kind"], m["why"], m["expected"]) for m in result["why_mismatches"]] == [
+        ("reset", "timeout", "refused")
+    ]
