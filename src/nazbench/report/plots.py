@@ -100,13 +100,21 @@ def _gapped(pts: list[tuple[float, float]], t0: float) -> tuple[list[float], lis
     return xs, ys
 
 
+# The fault kind of a band (the chaos loop's services[].kinds) as its hatch; the seed's
+# stop is plain, so runs without kinds look as they always did.
+KIND_HATCH = {"kill": "xx", "pause": "..", "blackhole": "//", "reset": "\\\\", "half_open": "--"}
+
+
 def shade_outages(ax, data: RunData, t0: float) -> list:
-    """One translucent band per outage, coloured by service; returns the patches."""
+    """One translucent band per outage, coloured by service and hatched by fault kind;
+    returns the patches."""
     end = data.t_end() or t0
     patches, labelled, others = [], set(), {}
     for o in data.outages:
-        label = f"{o.service} down" if o.service not in labelled else None
-        labelled.add(o.service)
+        key = (o.service, o.kind)
+        name = f"{o.service} down" if o.kind == "stop" else f"{o.service} {o.kind}"
+        label = name if key not in labelled else None
+        labelled.add(key)
         patch = ax.axvspan(
             _minutes(o.stop_at, t0),
             _minutes(o.end(end), t0),
@@ -115,6 +123,7 @@ def shade_outages(ax, data: RunData, t0: float) -> list:
             lw=0,
             label=label,
             zorder=0,
+            hatch=KIND_HATCH.get(o.kind),
         )
         patch.set_gid(f"outage:{o.label}")
         patches.append(patch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nazbench.report import render
+from nazbench.report import plots, render
 from nazbench.report.data import load
 from nazbench.report.summary import build_summary
 
@@ -76,3 +76,15 @@ def test_timelines_from_before_kinds_are_stops(tmp_path: Path) -> None:
     d = write_run(tmp_path, RID, count=1, ledger=[accept(RID, 0, T0 + 1)], timeline=timeline)
     s = build_summary(load(d))
     assert [k["kind"] for k in s["faults_by_kind"]] == ["stop"]
+
+
+def test_the_plots_hatch_each_kind_and_name_it_in_the_legend(tmp_path: Path) -> None:
+    _, d = run_with_kinds(tmp_path)
+    ax = plots.plot_throughput(load(d)).axes[0]
+    bands = {p.get_gid(): p for p in ax.patches if (p.get_gid() or "").startswith("outage:")}
+    assert bands["outage:SMSC outage 1"].get_hatch() == plots.KIND_HATCH["pause"]
+    assert bands["outage:SMSC outage 2"].get_hatch() is None  # the seed's stop stays plain
+    assert bands["outage:Redis outage 1"].get_hatch() is None
+    labels = ax.get_legend_handles_labels()[1]
+    assert {"SMSC pause", "SMSC down", "Redis down"} <= set(labels), labels
+    assert len(set(plots.KIND_HATCH.values())) == len(plots.KIND_HATCH)  # one pattern each
