@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -295,6 +296,8 @@ def parse_kinds(value, default: str) -> tuple[tuple[str, float], ...]:
     if isinstance(value, list):
         if not value:
             raise ValueError("is empty; name at least one kind")
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError(f"{_short(value)}: a list names kinds (strings) only")
         if len(set(map(str, value))) != len(value):
             raise ValueError(f"{_short(value)} names a kind twice")
         value = dict.fromkeys(value, 1)
@@ -309,8 +312,9 @@ def parse_kinds(value, default: str) -> tuple[tuple[str, float], ...]:
         if not (weight >= 0 and weight != float("inf")):
             raise ValueError(f"weight of {kind} must be a finite number >= 0, got {weight!r}")
         weights[kind] = float(weight)
-    if not sum(weights.values()) > 0:
-        raise ValueError("weights must sum to more than 0")
+    total = sum(weights.values())
+    if not (total > 0 and math.isfinite(total)):
+        raise ValueError("weights must sum to a finite number more than 0")
     return tuple((k, weights[k]) for k in KINDS if weights.get(k, 0) > 0)
 
 
@@ -503,7 +507,11 @@ def _validate_peers(raw, errors) -> tuple[str, ...]:
         except ValueError:
             errors.append(f"peers: {_short(value)} is not an IP address")
             continue
-        if address.is_unspecified or address.is_multicast:
+        if getattr(address, "ipv4_mapped", None):  # its packets are IPv4 ones
+            address = address.ipv4_mapped
+        if getattr(address, "scope_id", None):
+            errors.append(f"peers: {address} has a scope (%zone); nft cannot match it")
+        elif address.is_unspecified or address.is_multicast:
             errors.append(f"peers: {address} cannot be a naz host")
         elif str(address) in peers:
             errors.append(f"peers: {address} is listed twice")

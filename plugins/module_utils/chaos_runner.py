@@ -924,7 +924,7 @@ def fault_commands(
     systemctl: str, kind: str, edge: str, unit: str, *, nft: str = "nft", port=None, peers=()
 ) -> list[tuple[list, bool]]:
     """The commands of one edge of a fault ``kind``, each with whether it must succeed.
-    A start (the end of the window, a heal) always ends with ``systemctl start``, which
+    A start (the end of the window, a heal) always runs ``systemctl start``, which
     changes nothing on a running unit and brings back one that died meanwhile; a network
     fault's start first deletes its table (``add`` then ``delete``: no error when a heal
     finds it gone already)."""
@@ -949,6 +949,9 @@ def fault_commands(
         return stop[kind]
     start = [([systemctl, "start", unit], True)]
     if kind == "pause":
-        # SIGCONT fails on a unit whose processes are gone; the start then revives it.
-        return [([systemctl, "kill", "--signal=SIGCONT", unit], False), *start]
+        # SIGCONT fails on a unit whose processes are gone; the start then revives it, and
+        # a second SIGCONT (to the running unit, so it must work) makes sure nothing of it
+        # stays stopped, whatever made the first one fail.
+        sigcont = [systemctl, "kill", "--signal=SIGCONT", unit]
+        return [(sigcont, False), *start, (sigcont, True)]
     return start

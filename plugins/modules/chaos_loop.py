@@ -73,16 +73,19 @@ options:
         description:
           - What each stop window of this service does (its fault kind), drawn per window
             by weight from the seed (a stream of its own, so the windows' times do not
-            change with the kinds). A kind, a list of kinds (equal weights) or a dict of
-            kind to weight (weights >= 0, summing to more than 0). Default O(action).
+            change with the kinds). A kind, a list of kinds (equal weights), a dict of
+            kind to weight (weights >= 0, summing to more than 0), or the same as text,
+            C(stop,pause) or C(stop=3,pause=1). Default O(action).
           - V(stop) and V(kill) as for O(action).
           - V(pause) is C(systemctl kill --signal=SIGSTOP) (every process of the unit)
-            for the window, then C(--signal=SIGCONT) and C(systemctl start) (which changes
-            nothing on a running unit and brings back one that died). The unit stays
-            C(active) and its port still accepts TCP connections; nothing answers.
+            for the window, then C(--signal=SIGCONT), C(systemctl start) (which changes
+            nothing on a running unit and brings back one that died) and C(--signal=SIGCONT)
+            again, which must succeed. The unit stays C(active) and its port still accepts
+            TCP connections; nothing answers.
           - V(blackhole), V(reset) and V(half_open) leave the unit running and put
             nftables rules in place on this host for the window, in a table of their own
-            (C(nazbench_chaos_<unit>), hooked before any other filter), matching only the
+            (C(nazbench_chaos_<unit>), hooked at priority filter - 10; drop and reject end
+            a packet's path whatever other tables say), matching only the
             service's TCP port O(services[].port) and the addresses in O(peers) -
             V(blackhole) drops both ways (a connect times out), V(reset) answers the
             peers' segments with a TCP reset (a connect is refused), V(half_open) drops

@@ -284,27 +284,35 @@ def test_every_service_runs_at_the_end(finished_run):
 
 # What a connect from the naz host (sfo1) sees while each fault kind holds the SMSC port.
 PROBE = """
-import socket
+import socket, time
 s = socket.socket()
 s.settimeout(2)
+t0 = time.time()
 try:
     s.connect(("%s", 2775))
 except ConnectionRefusedError:
-    print("refused")
+    seen = "refused"
 except OSError:
-    print("timeout")
+    seen = "timeout"
 else:
     s.sendall(bytes.fromhex("00000010000000150000000000000001"))  # enquire_link
     try:
-        print("answered" if s.recv(64) else "closed")
+        seen = "answered" if s.recv(64) else "closed"
     except OSError:
-        print("connected, no answer")
+        seen = "connected, no answer"
+print(t0, time.time(), seen)
 """
 
 
-def _probe() -> str:
+def _probe_at() -> tuple[float, float, str]:
+    """(start, end, what a connect from the naz host saw), in the hosts' clock."""
     out = on("sfo1", "/opt/nazbench/venv/bin/python", "-c", PROBE % SMSC_IP, check=False)
-    return out.stdout.strip() or out.stderr.strip()[-200:]
+    start, end, seen = (out.stdout.strip() or f"0 0 {out.stderr.strip()[-200:]}").split(" ", 2)
+    return float(start), float(end), seen
+
+
+def _probe() -> str:
+    return _probe_at()[2]
 
 
 def _ruleset() -> str:
@@ -327,6 +335,7 @@ def test_each_fault_kind_is_seen_from_the_naz_host_and_leaves_nothing_behind(
     cell = finished_run["cell"]
     before = _ruleset()
     timeline = f"/var/lib/nazbench/runs/e2e-kinds/{kind}.jsonl"
+    on("ams1", "rm", "-f", timeline)  # an earlier run's stop edge must not start the probe
     with (cell["artifacts"] / f"kind-{kind}.log").open("w") as out:
         proc = playbook(
             cell,
@@ -343,15 +352,17 @@ def test_each_fault_kind_is_seen_from_the_naz_host_and_leaves_nothing_behind(
             if '"edge": "stop"' in text:
                 break
             time.sleep(0.2)
-        during = _probe()
+        start, end, during = _probe_at()
         assert proc.wait(timeout=120) == 0, (cell["artifacts"] / f"kind-{kind}.log").read_text()
-    assert during == seen, during
     edges = [json.loads(x) for x in on("ams1", "cat", timeline).stdout.splitlines()]
     edges = [e for e in edges if e.get("record") == "edge"]
     assert [(e["edge"], e["kind"], e["outcome"]) for e in edges] == [
         ("stop", kind, "ok"),
         ("start", kind, "ok"),
     ]
+    # the probe fell inside the fault's window (a slow machine must not make it miss)
+    assert edges[0]["actual_at"] <= start and end <= edges[1]["actual_at"], (start, end, edges)
+    assert during == seen, during
     assert _ruleset() == before  # no rule left behind
     assert on("ams1", "systemctl", "is-active", "nazbench-smsc").stdout.strip() == "active"
     pid = on("ams1", "systemctl", "show", "-p", "MainPID", "--value", "nazbench-smsc").stdout

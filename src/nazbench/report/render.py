@@ -434,7 +434,8 @@ def _outages(s: dict[str, Any], parts: list[str], run_dir: Path) -> None:
         parts.append(
             table(
                 "By fault kind: what each kind of fault cost (losses and duplicates as the "
-                "evidence attributes them)",
+                "evidence attributes them; naz's error rows of overlapping outages count "
+                "under each)",
                 ["kind", "outages", "services", "down (s)", "lost", "duplicated",
                  "recovery p50 / p99 / max (s)", "naz error rows"],
                 [

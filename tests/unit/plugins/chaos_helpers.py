@@ -116,10 +116,9 @@ class FakeSystemctl:
         if verb == "kill" and argv[2] == "--signal=SIGSTOP":
             self.paused.add(unit)
         elif verb == "kill" and argv[2] == "--signal=SIGCONT":
-            if unit in self.paused:
-                self.paused.discard(unit)
-            else:
+            if not self.active.get(unit):
                 return 1, "", f"Failed to kill unit {unit}: No main process to kill"
+            self.paused.discard(unit)
         elif verb in ("stop", "kill"):
             self.active[unit] = False
         elif verb == "start":
