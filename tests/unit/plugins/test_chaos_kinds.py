@@ -78,12 +78,17 @@ def test_a_pause_window_stops_and_continues_the_processes(paths, clock, fake_sys
     assert result["summary"]["services"]["smsc.service"]["outages"] >= 3
 
 
-def test_sigterm_during_a_pause_continues_the_unit(paths, clock, fake_systemctl):
-    config = _with_kinds(paths, "pause", "pause")
+def _sigterm_in_first_fault(config, clock, fake_systemctl):
+    """Run the loop and send it SIGTERM 0.3 s into its first fault window."""
     first_stop = planned_edges(config)[0]
     clock.at(first_stop[0] + 0.3, lambda: os.kill(os.getpid(), signal.SIGTERM))
     with SignalTrap() as trap:
-        result = make_runner(config, fake_systemctl, clock, stop_requested=trap).run()
+        return make_runner(config, fake_systemctl, clock, stop_requested=trap).run()
+
+
+def test_sigterm_during_a_pause_continues_the_unit(paths, clock, fake_systemctl):
+    config = _with_kinds(paths, "pause", "pause")
+    result = _sigterm_in_first_fault(config, clock, fake_systemctl)
     assert result["summary"]["end_reason"] == "signal"
     heal = result["timeline"][-1]
     assert (heal["cause"], heal["kind"], heal["outcome"]) == ("heal", "pause", "ok")
@@ -205,10 +210,7 @@ def test_a_loop_killed_during_a_blackhole_is_healed_by_heal_only(paths, clock, f
 
 def test_sigterm_during_a_reset_deletes_the_rules(paths, clock, fake_systemctl):
     config = _network(paths, "reset", "reset")
-    first_stop = planned_edges(config)[0]
-    clock.at(first_stop[0] + 0.3, lambda: os.kill(os.getpid(), signal.SIGTERM))
-    with SignalTrap() as trap:
-        result = make_runner(config, fake_systemctl, clock, stop_requested=trap).run()
+    result = _sigterm_in_first_fault(config, clock, fake_systemctl)
     heal = result["timeline"][-1]
     assert (heal["cause"], heal["kind"], heal["outcome"]) == ("heal", "reset", "ok")
     assert any("delete table" in c[1] for c in fake_systemctl.calls if c[0] == "nft")
