@@ -310,6 +310,13 @@ def receipt_check(lines: list[dict], delivered: int, acked: int) -> tuple[str, l
     return summary, problems
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds the process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def ledger_after(server: Server, start: int, acks: int, wait: float = 5.0) -> list[dict]:
     """The ledger's lines from index ``start``, once ``acks`` receipt_ack lines are among
     them (or after ``wait`` seconds): a client may be done before the SMSC has read its
@@ -345,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  server  : pid {server.proc.pid if server.proc else '?'} on 127.0.0.1:{server.port}"
         )
 
+        assert server.proc is not None
+        cpu_before = cpu_seconds(server.proc.pid)
         raw = asyncio.run(
             asyncio.wait_for(
                 raw_client(server.port, args.count, args.window, args.batch, receipts),
@@ -353,12 +362,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         elapsed, errors = raw.elapsed, raw.errors
         raw_rate = args.count / elapsed
+        # how busy the SMSC's core was: near 100 % means the SMSC, not the raw client, set
+        # the rate (the unbind and the wait for the last ledger lines are in it too)
+        cpu_after = cpu_seconds(server.proc.pid)
+        user, system = (cpu_after[i] - cpu_before[i] for i in (0, 1))
+        busy = (
+            f"SMSC core busy {(user + system) / elapsed:.0%} of that time "
+            f"({user:.2f} s user, {system:.2f} s system)"
+        )
         if not receipts:
             raw_lines = len(server.ledger_lines())
             print(
                 f"\n[raw pipelining client] {args.count} submit_sm in {elapsed:.3f} s "
                 f"= {raw_rate:,.0f} submit_sm/s  (errors: {errors}, ledger lines: {raw_lines})"
             )
+            print(f"  {busy}")
             if errors or raw_lines != args.count:
                 print("  FAILED: every submit_sm must be answered ESME_ROK and be in the ledger")
                 return 1
@@ -375,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{raw.last_resp:.3f} s)"
             )
             print(f"  {summary}")
+            print(f"  {busy}")
             if errors or raw_submits != args.count or raw.acked != args.count or problems:
                 for problem in problems:
                     print(f"  FAILED: {problem}")

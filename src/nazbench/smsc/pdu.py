@@ -432,39 +432,67 @@ def _user_data(body: bytes, pos: int, sm_length: int) -> tuple[bytes, dict[int, 
 
 
 # The mandatory part of a valid submit_sm body, for the hot path: one C-level match
-# instead of a dozen Python-level checks. Group 1 ends at data_coding's octet + 3.
+# instead of a dozen Python-level checks. Groups 1 and 2 are the source and destination
+# address (ton, npi, address, NUL), group 3 esm_class; the match ends after sm_length.
 _SUBMIT_SM_RE = re.compile(
-    rb"[^\x00]{0,5}\x00.."  # service_type, source_addr_ton/npi
-    rb"[^\x00]{0,20}\x00.."  # source_addr, dest_addr_ton/npi
-    rb"[^\x00]{0,20}\x00(.).."  # destination_addr, esm_class (group 1), protocol_id, priority
+    rb"[^\x00]{0,5}\x00"  # service_type
+    rb"(..[^\x00]{0,20}\x00)"  # source_addr_ton, source_addr_npi, source_addr
+    rb"(..[^\x00]{0,20}\x00)"  # dest_addr_ton, dest_addr_npi, destination_addr
+    rb"(.).."  # esm_class (group 3), protocol_id, priority_flag
     rb"(?:[^\x00]{16})?\x00(?:[^\x00]{16})?\x00"  # schedule_delivery_time, validity_period
     rb".....",  # registered_delivery, replace_if_present, data_coding, default_msg_id, sm_length
     re.DOTALL,
 )
 
 
-def submit_sm_user_data(body: bytes) -> tuple[int, int, bytes]:
-    """``(esm_class, data_coding, user data)`` of a submit_sm body, validated like
-    parse_submit_sm.
+class SubmitSmFields(NamedTuple):
+    """What the SMSC uses of a submit_sm, read by :func:`submit_sm_fields`."""
 
-    The user data is short_message, or the message_payload parameter when short_message
-    is empty, UDH included (see :func:`skip_udh`). This is the SMSC's per-message path;
-    anything the fast match rejects goes through :func:`parse_submit_sm`, which raises
-    the precise error.
+    esm_class: int
+    registered_delivery: int
+    data_coding: int
+    user_data: bytes  # short_message, or message_payload when it is empty; UDH included
+    source: bytes  # source_addr_ton, source_addr_npi, source_addr and its NUL, as sent
+    destination: bytes  # dest_addr_ton, dest_addr_npi, destination_addr and its NUL
+
+
+def address(ton: int, npi: int, addr: bytes) -> bytes:
+    """An address as a PDU carries it: ton, npi, the C-octet string (see SubmitSmFields)."""
+    return bytes((ton, npi)) + _cstr(addr)
+
+
+def submit_sm_fields(body: bytes) -> SubmitSmFields:
+    """The fields the SMSC needs of a submit_sm body, validated like parse_submit_sm.
+
+    This is the SMSC's per-message path (answer, ledger, receipt): one regular
+    expression match. Anything the match rejects goes through :func:`parse_submit_sm`,
+    which raises the precise error (or, for a body the pattern cannot express, reads it).
     """
     match = _SUBMIT_SM_RE.match(body)
     if match is None:
         sm = parse_submit_sm(body)  # raises for every body the pattern rejects
-        return sm.esm_class, sm.data_coding, sm.payload
+        return SubmitSmFields(
+            sm.esm_class,
+            sm.registered_delivery,
+            sm.data_coding,
+            sm.payload,
+            address(sm.source_addr_ton, sm.source_addr_npi, sm.source_addr),
+            address(sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr),
+        )
     pos = match.end()
     end = pos + body[pos - 1]
-    esm_class = body[match.start(1)]
     if end == len(body) and end - pos <= MAX_SM_LENGTH:  # the common case: no TLVs
-        return esm_class, body[pos - 3], body[pos:end]
-    short_message, tlvs = _user_data(body, pos, body[pos - 1])
-    if short_message or not tlvs:
-        return esm_class, body[pos - 3], short_message
-    return esm_class, body[pos - 3], tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
+        user_data = body[pos:end]
+    else:
+        short_message, tlvs = _user_data(body, pos, body[pos - 1])
+        if short_message or not tlvs:
+            user_data = short_message
+        else:
+            user_data = tlvs.get(TAG_MESSAGE_PAYLOAD, b"")
+    source, destination, esm_class = match.group(1, 2, 3)
+    return SubmitSmFields(
+        esm_class[0], body[pos - 5], body[pos - 3], user_data, source, destination
+    )
 
 
 def encode_submit_sm(
@@ -592,30 +620,28 @@ def encode_tlv(tag: int, value: bytes) -> bytes:
 def deliver_sm_body(
     short_message: bytes,
     *,
-    source_addr_ton: int = 0,
-    source_addr_npi: int = 0,
-    source_addr: bytes = b"",
-    dest_addr_ton: int = 0,
-    dest_addr_npi: int = 0,
-    destination_addr: bytes = b"",
+    source: bytes = b"\x00\x00\x00",
+    destination: bytes = b"\x00\x00\x00",
     esm_class: int = 0,
     data_coding: int = 0,
     tlvs: bytes = b"",
 ) -> bytes:
     """A deliver_sm body (SMPP 3.4 4.6.1): service_type, schedule/validity empty,
     protocol_id, priority_flag, registered_delivery, replace_if_present and
-    sm_default_msg_id 0; ``tlvs`` already encoded (see :func:`encode_tlv`)."""
+    sm_default_msg_id 0; ``source`` and ``destination`` already encoded (see
+    :func:`address`; a submit_sm's own, from :func:`submit_sm_fields`, as they are) and
+    ``tlvs`` too (see :func:`encode_tlv`)."""
     if len(short_message) > MAX_SM_LENGTH:
         raise ValueError(f"short_message is {len(short_message)} octets; max {MAX_SM_LENGTH}")
-    return (
-        b"\x00"  # service_type
-        + bytes((source_addr_ton, source_addr_npi))
-        + _cstr(source_addr)
-        + bytes((dest_addr_ton, dest_addr_npi))
-        + _cstr(destination_addr)
-        + bytes((esm_class, 0, 0))  # esm_class, protocol_id, priority_flag
-        + b"\x00\x00"  # schedule_delivery_time, validity_period
-        + bytes((0, 0, data_coding, 0, len(short_message)))
-        + short_message
-        + tlvs
+    return b"".join(
+        (
+            b"\x00",  # service_type
+            source,
+            destination,
+            bytes((esm_class, 0, 0)),  # esm_class, protocol_id, priority_flag
+            b"\x00\x00",  # schedule_delivery_time, validity_period
+            bytes((0, 0, data_coding, 0, len(short_message))),
+            short_message,
+            tlvs,
+        )
     )

@@ -35,7 +35,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -120,24 +120,29 @@ _STATE_TLVS = {
 }
 
 
-def first_chars(sm: pdu.SubmitSm) -> bytes:
-    """The first 20 characters of the message (after any UDH), for ``text:``.
+def first_chars(user_data: bytes, data_coding: int, esm_class: int) -> bytes:
+    """The first 20 characters of a message's user data (after any UDH), for ``text:``.
 
     The receipt is data_coding 0 (SMSC default alphabet), so a data_coding 0 message's
     octets are copied as they are (a GSM escape pair counts as one character and is not
     cut); any other coding is decoded and its non-ASCII characters become ``?``.
     """
-    data = sm.text
-    if sm.data_coding == 0:
+    data = pdu.skip_udh(user_data, esm_class)
+    if data_coding == 0:
+        head = data[:TEXT_CHARS]
+        if b"\x1b" not in head:
+            return head
         # an escape and the octet after it are one character; a dangling escape is one
         return _GSM_CHARS.match(data).group()
-    decoded = pdu.short_message_text(data[: 2 * TEXT_CHARS], sm.data_coding)
+    decoded = pdu.short_message_text(data[: 2 * TEXT_CHARS], data_coding)
     if isinstance(decoded, bytes):
         decoded = decoded.decode("latin-1")
     return "".join(c if " " <= c <= "~" else "?" for c in decoded[:TEXT_CHARS]).encode("ascii")
 
 
-def deliver_sm_body(sm: pdu.SubmitSm, message_id: str, stat: str, short_message: bytes) -> bytes:
+def deliver_sm_body(
+    sm: pdu.SubmitSmFields, message_id: str, stat: str, short_message: bytes
+) -> bytes:
     """The receipt's deliver_sm body: addresses swapped, esm_class 0x04, both TLVs."""
     tlvs = (
         pdu.encode_tlv(pdu.TAG_RECEIPTED_MESSAGE_ID, message_id.encode("ascii") + b"\x00")
@@ -145,18 +150,14 @@ def deliver_sm_body(sm: pdu.SubmitSm, message_id: str, stat: str, short_message:
     )
     return pdu.deliver_sm_body(
         short_message,
-        source_addr_ton=sm.dest_addr_ton,
-        source_addr_npi=sm.dest_addr_npi,
-        source_addr=sm.destination_addr,
-        dest_addr_ton=sm.source_addr_ton,
-        dest_addr_npi=sm.source_addr_npi,
-        destination_addr=sm.source_addr,
+        source=sm.destination,
+        destination=sm.source,
         esm_class=pdu.ESM_CLASS_DELIVERY_RECEIPT,
         tlvs=tlvs,
     )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Receipt:
     """One receipt from its draw until it is acknowledged or abandoned."""
 
@@ -166,7 +167,7 @@ class Receipt:
     origin: Session | None
     stat: str
     submitted: float  # epoch seconds the submit_sm_resp went out
-    sm: pdu.SubmitSm | None  # until the body is built
+    sm: pdu.SubmitSmFields | None  # until the body is built
     body: bytes = b""
     tries: int = 0
     session: Session | None = None  # where the current try went
@@ -191,11 +192,14 @@ class _Deadlines:
         self.items: deque[tuple[float, Receipt, int]] = deque()
         self.handle: asyncio.TimerHandle | None = None
 
-    def add(self, receipt: Receipt) -> None:
+    def add(self, receipts: Iterable[Receipt]) -> None:
         loop = asyncio.get_running_loop()
-        receipt.token += 1
-        self.items.append((loop.time() + self.delay, receipt, receipt.token))
-        if self.handle is None:
+        deadline = loop.time() + self.delay
+        append = self.items.append
+        for receipt in receipts:
+            receipt.token += 1
+            append((deadline, receipt, receipt.token))
+        if self.handle is None and self.items:
             self.handle = loop.call_at(self.items[0][0], self._run)
 
     def _run(self) -> None:
@@ -253,8 +257,10 @@ class ReceiptEngine:
 
     # -- from the session --------------------------------------------------------------
 
-    def accepted(self, session: Session, submits: list[tuple[bytes, str, str | None]]) -> None:
-        """The submit_sm_resp of ``submits`` (body, message_id, msg_id) were just sent."""
+    def accepted(
+        self, session: Session, submits: list[tuple[pdu.SubmitSmFields, str, str | None]]
+    ) -> None:
+        """The submit_sm_resp of ``submits`` (fields, message_id, msg_id) were just sent."""
         if self.stopped:
             return
         now = time.time()
@@ -264,63 +270,73 @@ class ReceiptEngine:
             self.cum_weights[-1],
             self.rng.random,
         )
-        for body, message_id, msg_id in submits:
-            try:
-                sm = pdu.parse_submit_sm(body)
-            except pdu.PduError:  # the fast path accepted it, so this should not happen
-                log.warning(
-                    "session %s: cannot re-read submit_sm %s", session.session_id, message_id
-                )
-                continue
+        hi = len(cum) - 1
+        system_id = session.system_id or ""
+        drawn: list[Receipt] = []
+        for sm, message_id, msg_id in submits:
             wanted = sm.registered_delivery & 0x03
             if not wanted:
                 continue
             # random.choices(names, cum_weights=cum)[0], without its per-call setup
-            stat = names[bisect.bisect(cum, draw() * total, 0, len(cum) - 1)]
+            stat = names[bisect.bisect(cum, draw() * total, 0, hi)]
             if wanted == 0x02 and stat == "DELIVRD":  # receipts on failure only
                 continue
-            receipt = Receipt(message_id, msg_id, session.system_id or "", session, stat, now, sm)
-            self.live.add(receipt)
-            self.due.add(receipt)
+            drawn.append(Receipt(message_id, msg_id, system_id, session, stat, now, sm))
+        self.live.update(drawn)
+        self.due.add(drawn)
         self._gauge()
 
-    def ack(self, session: Session, seq: int, status: int) -> None:
-        """A deliver_sm_resp arrived on ``session``."""
+    def acks(self, session: Session, answers: list[tuple[int, int]]) -> None:
+        """deliver_sm_resp ``answers`` (sequence_number, command_status) arrived on
+        ``session``, in this order."""
         metrics = self.server.metrics
-        receipt = self.inflight.pop((session, seq), None)
-        if receipt is None:
-            metrics.receipts_unknown_resp.inc()
-            log.debug(
-                "session %s: deliver_sm_resp seq=%d matches no receipt", session.session_id, seq
+        inflight_pop, live, retry = self.inflight.pop, self.live, self.retry
+        prefix = f'"record":"receipt_ack","session":{session.session_json},"sequence_number":'
+        lines: list[str] = []
+        counts: dict[int, int] = {}
+        for seq, status in answers:
+            receipt = inflight_pop((session, seq), None)
+            if receipt is None:
+                metrics.receipts_unknown_resp.inc()
+                log.debug(
+                    "session %s: deliver_sm_resp seq=%d matches no receipt",
+                    session.session_id,
+                    seq,
+                )
+                continue
+            lines.append(
+                f'{prefix}{seq},"message_id":"{receipt.message_id}",'
+                f'"msg_id":{_json_id(receipt.msg_id)},"command_status":{status}}}\n'
             )
-            return
-        self._record(
-            f'"record":"receipt_ack","session":{session.session_json},'
-            f'"sequence_number":{seq},"message_id":"{receipt.message_id}",'
-            f'"msg_id":{_json_id(receipt.msg_id)},"command_status":{status}'
-        )
-        child = self.acked.get(status)
-        if child is None:
-            child = self.acked[status] = metrics.receipts_acked.labels(pdu.status_name(status))
-        child.inc()
-        if receipt not in self.live:
-            return  # a late answer to a receipt already acknowledged or abandoned: recorded
-        if receipt.session is session and receipt.seq == seq:
-            receipt.session = None
-        if status == 0 or not self.retry:
-            self._finish(receipt)  # an earlier try's answer counts as well as the last one's
-        # else: not accepted by the ESME; its retry timer sends it again (or abandons it)
+            counts[status] = counts.get(status, 0) + 1
+            if receipt not in live:
+                continue  # a late answer to a receipt already acknowledged or abandoned
+            if receipt.session is session and receipt.seq == seq:
+                receipt.session = None
+            if status == 0 or not retry:
+                self._finish(receipt)  # an earlier try's answer counts as well as the last
+            # else: not accepted by the ESME; its retry timer sends it again (or abandons it)
+        if lines:
+            self._record(lines)
+        for status, n in counts.items():
+            child = self.acked.get(status)
+            if child is None:
+                child = self.acked[status] = metrics.receipts_acked.labels(pdu.status_name(status))
+            child.inc(n)
 
     def bound(self, session: Session) -> None:
         """``session`` bound as transceiver/receiver: send what waits for its system_id."""
         if self.stopped or not session.can_receive:
             return
         queue = self.waiting.pop(session.system_id or "", None)
+        lines: list[str] = []
         while queue:
-            self._send(queue.popleft(), session)
+            self._send(queue.popleft(), session, lines)
             if not session.can_receive and queue:
                 self.waiting.setdefault(session.system_id or "", deque()).extend(queue)
                 break
+        if lines:
+            self._record(lines)
 
     def session_ended(self, session: Session) -> None:
         """Tries sent on ``session`` can no longer be acknowledged."""
@@ -353,22 +369,24 @@ class ReceiptEngine:
 
     def _due(self, receipts: list[Receipt]) -> None:
         now = time.time()
+        lines: list[str] = []
         for receipt in receipts:
             sm = receipt.sm
             if sm is not None:  # the final state is reached now: build the text once
-                text = receipt_text(
-                    receipt.message_id, receipt.stat, receipt.submitted, now, first_chars(sm)
-                )
+                chars = first_chars(sm.user_data, sm.data_coding, sm.esm_class)
+                text = receipt_text(receipt.message_id, receipt.stat, receipt.submitted, now, chars)
                 receipt.body = deliver_sm_body(sm, receipt.message_id, receipt.stat, text)
                 receipt.sm = None
-            self._route(receipt)
+            self._route(receipt, lines)
+        if lines:
+            self._record(lines)
 
-    def _route(self, receipt: Receipt) -> None:
+    def _route(self, receipt: Receipt, lines: list[str]) -> None:
         session = self._pick(receipt)
         if session is None:
             self.waiting.setdefault(receipt.system_id, deque()).append(receipt)
         else:
-            self._send(receipt, session)
+            self._send(receipt, session, lines)
 
     def _pick(self, receipt: Receipt) -> Session | None:
         origin = receipt.origin
@@ -380,24 +398,26 @@ class ReceiptEngine:
                 return session
         return None
 
-    def _send(self, receipt: Receipt, session: Session) -> None:
-        """Record and send a try of ``receipt`` on ``session`` (at the next _flush)."""
+    def _send(self, receipt: Receipt, session: Session, lines: list[str]) -> None:
+        """Record (into ``lines``, for :meth:`_record`) and send a try of ``receipt`` on
+        ``session`` (at the next _flush)."""
         seq = session.next_out_seq()
         receipt.tries += 1
         receipt.session, receipt.seq = session, seq
         self.inflight[(session, seq)] = receipt
-        self._record(
+        lines.append(
             f'"record":"receipt","session":{session.session_json},'
             f'"sequence_number":{seq},"message_id":"{receipt.message_id}",'
-            f'"msg_id":{_json_id(receipt.msg_id)},"stat":"{receipt.stat}","try":{receipt.tries}'
+            f'"msg_id":{_json_id(receipt.msg_id)},"stat":"{receipt.stat}",'
+            f'"try":{receipt.tries}}}\n'
         )
         self.sends.setdefault(session, []).append(receipt)
-        if self.retry:
-            self.retries.add(receipt)
 
-    def _record(self, fields: str) -> None:
-        """Queue a ledger line (``fields`` without ts and braces) for the next _flush."""
-        self.lines.append(f'{{"ts":{time.time()!r},{fields}}}\n')
+    def _record(self, lines: list[str]) -> None:
+        """Queue ledger lines for the next _flush; each is its fields without ts and the
+        opening brace, closing brace and newline included. They share one ts: now."""
+        head = f'{{"ts":{time.time()!r},'
+        self.lines.extend([head + line for line in lines])
         if self.flush_handle is None:
             self.flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
@@ -423,7 +443,6 @@ class ReceiptEngine:
             for session, receipts in sends.items():
                 for receipt in receipts:
                     receipt.tries -= 1
-                    receipt.token += 1  # no retry deadline for a try that never went out
                     self.inflight.pop((session, receipt.seq), None)
                     receipt.session = None
                     self.waiting.setdefault(receipt.system_id, deque()).append(receipt)
@@ -431,18 +450,29 @@ class ReceiptEngine:
             return
         metrics.ledger_lines.inc(len(lines))
         self._gauge()
+        sent: dict[str, int] = {}
+        resent = 0
+        encode, deliver_sm = pdu.encode_pdu, pdu.DELIVER_SM
         for session, receipts in sends.items():
             chunks = []
             for receipt in receipts:
                 if receipt.tries == 1:
-                    self.sent[receipt.stat].inc()
+                    sent[receipt.stat] = sent.get(receipt.stat, 0) + 1
                 else:
-                    metrics.receipts_resent.inc()
-                chunks.append(pdu.encode_pdu(pdu.DELIVER_SM, receipt.seq, receipt.body))
+                    resent += 1
+                chunks.append(encode(deliver_sm, receipt.seq, receipt.body))
             session.send_originated(b"".join(chunks))
+        for stat, n in sent.items():
+            self.sent[stat].inc(n)
+        if resent:
+            metrics.receipts_resent.inc(resent)
+        if self.retry:  # each try just sent: resent unless acknowledged within retry
+            live = self.live
+            self.retries.add([r for receipts in sends.values() for r in receipts if r in live])
 
     def _retry(self, receipts: list[Receipt]) -> None:
         """No (successful) deliver_sm_resp within ``retry`` seconds."""
+        lines: list[str] = []
         for receipt in receipts:
             # the try stays answerable (inflight) until its session ends: an ESME that
             # answers late still acknowledges the receipt
@@ -455,7 +485,9 @@ class ReceiptEngine:
                 )
                 self._abandon(receipt)
                 continue
-            self._route(receipt)
+            self._route(receipt, lines)
+        if lines:
+            self._record(lines)
         self._gauge()
 
     def _finish(self, receipt: Receipt) -> None:

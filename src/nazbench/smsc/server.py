@@ -157,8 +157,8 @@ class _Pending:
     responses: list[bytes]
     records: list[tuple[int, str | None, str | None, int]]
     close_reason: str | None
-    # (submit_sm body, message_id, msg_id) of accepted submits; only with receipts on
-    receipts: list[tuple[bytes, str, str | None]] | None = None
+    # (submit_sm fields, message_id, msg_id) of accepted submits; only with receipts on
+    receipts: list[tuple[pdu.SubmitSmFields, str, str | None]] | None = None
 
 
 class Smsc:
@@ -420,7 +420,7 @@ class Session(asyncio.Protocol):
         max_len = self._max_len
         responses: list[bytes] = []
         records: list[tuple[int, str | None, str | None, int]] = []
-        receipts: list[tuple[bytes, str, str | None]] | None = (
+        receipts: list[tuple[pdu.SubmitSmFields, str, str | None]] | None = (
             None if server.receipts is None else []
         )
         pdu_counts: dict[str, int] = {}
@@ -440,7 +440,8 @@ class Session(asyncio.Protocol):
         random_ = server.rng.random
         prefix = server.boot_hex + "-"
         next_id = server.next_message_id
-        user_data_of = pdu.submit_sm_user_data
+        fields_of = pdu.submit_sm_fields
+        acks: list[tuple[int, int]] = []
 
         while end - pos >= 4:
             length = unpack_length(buf, pos)[0]
@@ -461,13 +462,13 @@ class Session(asyncio.Protocol):
             if command_id == _SUBMIT_SM:
                 n_submit += 1
                 try:
-                    esm_class, data_coding, user_data = user_data_of(body)
+                    fields = fields_of(body)
                 except pdu.PduError as exc:
                     append(self._invalid(_SUBMIT_SM, seq, exc))
                     name = pdu.status_name(exc.status)
                     submit_counts[name] = submit_counts.get(name, 0) + 1
                     continue
-                msg_id = extract_msg_id(user_data, data_coding, esm_class)
+                msg_id = extract_msg_id(fields[3], fields[2], fields[0])
                 if tx_bound and not (error_fraction and random_() < error_fraction):
                     message_id = prefix + format(next_id, "x")
                     next_id += 1
@@ -476,7 +477,7 @@ class Session(asyncio.Protocol):
                     append(pack_header(16 + len(mid), _SUBMIT_SM_RESP, 0, seq) + mid)
                     record((seq, msg_id, message_id, 0))
                     if receipts is not None:
-                        receipts.append((body, message_id, msg_id))
+                        receipts.append((fields, message_id, msg_id))
                 else:
                     status = error_status if tx_bound else pdu.ESME_RINVBNDSTS
                     append(pack_header(16, _SUBMIT_SM_RESP, status, seq))
@@ -506,9 +507,8 @@ class Session(asyncio.Protocol):
                 # deliver_sm_resp, enquire_link_resp, generic_nack, ...: nothing to answer
                 name = pdu.COMMAND_NAMES[command_id]
                 pdu_counts[name] = pdu_counts.get(name, 0) + 1
-                if command_id == pdu.DELIVER_SM_RESP and server.receipts is not None:
-                    status = unpack_header(buf, pos - length)[2]
-                    server.receipts.ack(self, seq, status)
+                if command_id == pdu.DELIVER_SM_RESP and receipts is not None:
+                    acks.append((seq, unpack_header(buf, pos - length)[2]))
                 elif command_id == pdu.UNBIND_RESP and self._unbind_reason is not None:
                     log.info("session %s unbind_resp received", self.session_id)
                     close_reason = self._unbind_reason
@@ -520,6 +520,8 @@ class Session(asyncio.Protocol):
                 append(self._nack(seq, exc, name, nack_counts))
 
         server.next_message_id = next_id
+        if acks:
+            server.receipts.acks(self, acks)  # type: ignore[union-attr]
         if self._idle_after and pos:
             self._last_pdu = asyncio.get_running_loop().time()
         if close_reason is not None:

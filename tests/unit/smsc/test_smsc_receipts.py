@@ -396,10 +396,10 @@ def test_bad_receipt_states(text: str, message: str) -> None:
     ],
 )
 def test_text_field(user_data: bytes, data_coding: int, esm_class: int, text: bytes) -> None:
-    sm = pdu.parse_submit_sm(
+    sm = pdu.submit_sm_fields(
         pdu.encode_submit_sm(1, user_data, data_coding=data_coding, esm_class=esm_class)[16:]
     )
-    assert receipts.first_chars(sm) == text
+    assert receipts.first_chars(sm.user_data, sm.data_coding, sm.esm_class) == text
 
 
 def test_default_states() -> None:
