@@ -6,8 +6,15 @@ Starts ``python -m nazbench.smsc`` in a subprocess pinned to one CPU core on loo
    flight) for ``--count`` messages and reports submit_sm/s;
 2. drives the same server with naz 0.8.1 (``naz.Client`` + ``SimpleBroker`` pre-filled
    with ``--naz-count`` messages), counting submit_sm_resp through a naz hook, and reports
-   naz's peak rate;
-3. prints the ratio (the goal is >= 100x: the SMSC must never be the bottleneck).
+   naz's peak rate: its rate over those messages, sent as fast as it can;
+3. prints the ratio (the goal is >= 100x: the SMSC must never be the bottleneck), and
+   how many submit_sm_resp naz got in its best second, for comparison.
+
+naz's rate depends on ``--naz-count``: naz 0.8.1's SimpleCorrelater scans every entry
+it keeps (15 s) on each put and get, so naz slows down as a run goes on (measured here:
+about 980/s over 300 messages, 620/s over 1,000, 200-300/s over 5,000). The default,
+5,000, is a run long enough to reach that steady rate, which is what a benchmark of
+100,000 messages sees; its best second is the burst naz cannot hold.
 
 Both clients run in this process, pinned to a different core than the server. Every
 figure is cross-checked against the SMSC's ledger.
@@ -207,6 +214,7 @@ class _Counter(naz.hooks.BaseHook):
         self.receipts_target = receipts
         self.first_sent: float | None = None
         self.last_resp = 0.0
+        self.resp_times: list[float] = []  # perf_counter of each submit_sm_resp
         self.last_ack = 0.0
         self.statuses: dict[str, int] = {}
         self.done = asyncio.Event()
@@ -231,6 +239,7 @@ class _Counter(naz.hooks.BaseHook):
             self.resps += 1
             self.statuses[status.code] = self.statuses.get(status.code, 0) + 1
             self.last_resp = time.perf_counter()
+            self.resp_times.append(self.last_resp)
             self._check()
         elif smpp_command == "deliver_sm":
             self.delivered += 1
@@ -308,6 +317,21 @@ def receipt_check(lines: list[dict], delivered: int, acked: int) -> tuple[str, l
         f"{len(ok_acks)} receipt_ack ESME_ROK"
     )
     return summary, problems
+
+
+def best_window(times: list[float], width: float = 1.0) -> int:
+    """The most events among ascending ``times`` in any window of ``width`` seconds.
+
+    naz's rate is not flat: naz 0.8.1's SimpleCorrelater scans every entry it keeps
+    (15 s) on each put and get, so it slows as a run goes on, and its best second is
+    faster than its average over the run.
+    """
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= width:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -443,7 +467,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         ratio = raw_rate / naz_rate
         verdict = "OK" if ratio >= 100 else "BELOW GOAL"
+        burst = best_window(hook.resp_times) if naz_elapsed >= 1.0 else 0
         print(f"\nratio SMSC capacity / naz peak rate = {ratio:,.1f}x  (goal >= 100x: {verdict})")
+        if burst:
+            # not the goal's figure: a burst naz cannot hold (see best_window)
+            print(
+                f"  naz's best second: {burst:,} submit_sm_resp; the SMSC is "
+                f"{raw_rate / burst:,.1f}x that"
+            )
     return 0 if ratio >= 100 else 2
 
 

@@ -92,3 +92,21 @@ def test_receipt_check_finds_problems(mutate, problem: str) -> None:
     mutate(lines)
     _, problems = smsc_capacity.receipt_check(lines, 1, 1)
     assert any(problem in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("times", "best"),
+    [
+        ([], 0),
+        ([5.0], 1),
+        ([0.0, 0.5, 0.99, 1.0, 1.5], 3),  # [0, 1) holds 3; 1.0 starts the next window
+        ([0.0, 2.0, 2.1, 2.2, 2.3, 2.95, 3.05, 9.0], 5),  # not aligned to whole seconds
+    ],
+)
+def test_best_window_counts_the_busiest_second(times: list[float], best: int) -> None:
+    assert smsc_capacity.best_window(times) == best
+
+
+def test_best_window_width() -> None:
+    times = [i / 4 for i in range(40)]  # 4/s for 10 s (exact in binary)
+    assert smsc_capacity.best_window(times, 2.0) == 8
