@@ -125,6 +125,7 @@ def test_the_smsc_command_line_parses_with_the_smscs_parser_with_each_boolean(tm
             assert getattr(config, name) == role_vars[f"smsc_{name}"], name
         for name in ("receipt_retry", "receipt_max_tries", "backlog", "system_id"):
             assert getattr(config, name) == role_vars[f"smsc_{name}"], name
+        assert str(config.control_socket) == role_vars["smsc_control_socket"]
         seen.append(config)
     assert seen
 

@@ -190,6 +190,15 @@ def make_parser() -> argparse.ArgumentParser:
         help="after sending unbind (inactivity, shutdown) close the session this many "
         "seconds later if no unbind_resp came (default %(default)s)",
     )
+    parser.add_argument(
+        "--control-socket",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="listen for mode changes (normal, throttle, slow, silent, drop_resp, unbind) "
+        "on a Unix socket at PATH, made 0600; one JSON line in, one out "
+        "(nazbench.smsc.control; default: no control channel)",
+    )
     receipts = parser.add_argument_group(
         "delivery receipts",
         "deliver_sm receipts (esm_class 0x04) for accepted submit_sm with registered_delivery",
@@ -278,11 +287,13 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         receipt_seed=args.receipt_seed,
         receipt_retry=args.receipt_retry,
         receipt_max_tries=args.receipt_max_tries,
+        control_socket=args.control_socket,
     )
     try:
         config.validate()
     except ValueError as exc:
         where = "--password-file" if "password" in str(exc) else "--system-id"
+        where = "--control-socket" if "control_socket" in str(exc) else where
         parser.error(f"{where}: {exc}")
     if args.ledger.is_dir():
         parser.error(f"--ledger: {args.ledger} is a directory")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, start_http_server
 
+from nazbench.smsc.modes import MODES
+
 PREFIX = "nazbench_smsc_"
 
 
@@ -48,7 +50,7 @@ class SmscMetrics:
         self.sessions_closed = Counter(
             PREFIX + "sessions_closed",
             "TCP sessions ended, by reason (peer, unbind, malformed, shutdown, error, "
-            "init_timeout, inactivity).",
+            "init_timeout, inactivity, drop_resp, unbind_mode).",
             ["reason"],
             registry=reg,
         )
@@ -59,7 +61,7 @@ class SmscMetrics:
         )
         self.unbinds_sent = Counter(
             PREFIX + "unbinds_sent",
-            "unbind PDUs the SMSC sent, by reason (inactivity, shutdown).",
+            "unbind PDUs the SMSC sent, by reason (inactivity, shutdown, unbind_mode).",
             ["reason"],
             registry=reg,
         )
@@ -84,6 +86,29 @@ class SmscMetrics:
         )
         self.ledger_lines = Counter(
             PREFIX + "ledger_lines_written", "Lines written to the ledger.", registry=reg
+        )
+        # behaviour modes (--control-socket)
+        self.mode = Gauge(
+            PREFIX + "mode",
+            "1 for the behaviour mode in force (set through the control socket), 0 for the others.",
+            ["mode"],
+            registry=reg,
+        )
+        for name in MODES:
+            self.mode.labels(name).set(1 if name == "normal" else 0)
+        self.unanswered = Counter(
+            PREFIX + "unanswered",
+            "PDUs read and not answered in mode silent, by command (such a submit_sm is not "
+            "accepted: no ledger line, not in submit_sm_total).",
+            ["command"],
+            registry=reg,
+        )
+        self.responses_dropped = Counter(
+            PREFIX + "responses_dropped",
+            "submit_sm accepted (ledger line, message_id, counted as ESME_ROK in "
+            "submit_sm_total) whose submit_sm_resp was not sent: mode drop_resp closed the "
+            "session instead.",
+            registry=reg,
         )
         # delivery receipts (--receipts)
         self.receipts_sent = Counter(

@@ -27,6 +27,18 @@ connected is closed; a bound session that sends no PDU for ``inactivity_timeout`
 seconds is sent an ``unbind``. An unbind the SMSC sends (also to every bound session on
 shutdown) is followed by closing the session on its unbind_resp, or after
 ``unbind_timeout`` seconds without one.
+
+Behaviour modes (:mod:`nazbench.smsc.modes`, set through the control channel of
+:mod:`nazbench.smsc.control`; :meth:`Smsc.set_mode`) act on every session at once, from
+its next read: ``throttle`` answers a fraction of submit_sm ESME_RTHROTTLED (as
+``error_fraction`` does); ``slow`` delays every answer by ``delay_s`` through the response
+delay queue (nothing overtakes what it holds, also after the mode ends); ``silent``
+reads PDUs and answers none (a submit_sm read then is not accepted: no ledger line) and
+holds delivery receipts until it ends; ``drop_resp`` accepts and records a drawn
+submit_sm, sends the answers to the PDUs before it in the read, and closes the session
+instead of sending its submit_sm_resp; ``unbind`` sends an unbind to every bound session
+and to every session right after its bind_resp. The mode is back to ``normal`` at
+shutdown, so a stop answers and unbinds as it always does.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import random
 import struct
 import time
@@ -46,8 +59,10 @@ from prometheus_client import CollectorRegistry
 
 from nazbench.msgid import decode_body
 from nazbench.smsc import pdu
+from nazbench.smsc.control import MAX_PATH, ControlChannel, describe
 from nazbench.smsc.ledger import Ledger, choose_boot_id
 from nazbench.smsc.metrics import SmscMetrics
+from nazbench.smsc.modes import MODES, NORMAL, Mode
 from nazbench.smsc.receipts import DEFAULT_STATES, RECEIVING_MODES, ReceiptEngine, parse_states
 
 log = logging.getLogger("nazbench.smsc")
@@ -117,6 +132,8 @@ class SmscConfig:
     receipt_seed: int = 0
     receipt_retry: float = 30.0
     receipt_max_tries: int = 3
+    # Unix socket of the control channel (nazbench.smsc.control); None = no channel
+    control_socket: Path | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad setting."""
@@ -134,10 +151,15 @@ class SmscConfig:
             (_is_cstring(self.password, pdu.MAX_PASSWORD, 0), "password must be 0-8 ASCII"),
             (_is_cstring(self.smsc_system_id, pdu.MAX_SYSTEM_ID), "smsc_system_id: 1-15 ASCII"),
         ]
+        control = self.control_socket
         checks += [
             (0 <= self.receipt_delay < 86400, "receipt_delay must be 0-86400 s"),
             (0 <= self.receipt_retry < 86400, "receipt_retry must be 0-86400 s"),
             (1 <= self.receipt_max_tries <= 100, "receipt_max_tries must be 1-100"),
+            (
+                control is None or 0 < len(os.fsencode(control)) <= MAX_PATH,
+                f"control_socket must be a path of 1-{MAX_PATH} bytes",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -180,6 +202,17 @@ class Smsc:
         self._port: int | None = None
         self._session_gone: dict[Session, asyncio.Future[None]] = {}
         self.receipts = ReceiptEngine(self) if config.receipts else None
+        # The behaviour mode (see set_mode) and what it means for the sessions, read by
+        # each session once per read.
+        self.mode: Mode = NORMAL
+        self.error_fraction = config.error_fraction
+        self.error_status = config.error_status
+        self.drop_fraction = 0.0  # drop_resp
+        self.slow_delay = 0.0  # slow: every answer delayed by this many seconds
+        self.silent = False
+        self.unbinding = False  # unbind: every session that binds is sent an unbind
+        path = config.control_socket
+        self.control = ControlChannel(Path(path), self) if path is not None else None
 
     @property
     def port(self) -> int:
@@ -195,6 +228,8 @@ class Smsc:
         self.ledger.start()
         loop = asyncio.get_running_loop()
         try:
+            if self.control is not None:
+                await self.control.start()
             self._server = await loop.create_server(
                 self._new_session,
                 self.config.host,
@@ -203,6 +238,8 @@ class Smsc:
                 backlog=self.config.backlog,
             )
         except BaseException:
+            if self.control is not None:
+                await self.control.stop()
             await self.ledger.aclose()
             raise
         self._port = self._server.sockets[0].getsockname()[1]
@@ -233,6 +270,8 @@ class Smsc:
                 config.receipt_retry,
                 config.receipt_max_tries,
             )
+        if self.control is not None:
+            log.info("control channel on %s (mode %s)", self.control.path, describe(self.mode))
 
     def _new_session(self) -> Session:
         self._session_counter += 1
@@ -257,6 +296,11 @@ class Smsc:
         self.stopping = True
         if self._server is not None:
             self._server.close()
+        if self.control is not None:
+            await self.control.stop()
+        if self.mode != NORMAL:  # the shutdown answers and unbinds as it always does
+            log.info("control: mode normal at shutdown (was %s)", describe(self.mode))
+            self._apply_mode(NORMAL)
         if self.receipts is not None:
             self.receipts.stop()
         waiting = list(self._session_gone.values())
@@ -272,6 +316,37 @@ class Smsc:
                 await asyncio.wait_for(self._server.wait_closed(), self.config.shutdown_grace)
         await self.ledger.aclose()
         log.info("stopped: %d ledger lines written by this process", self.ledger.lines_written)
+
+    # -- behaviour modes (the control channel) -------------------------------------------
+
+    def set_mode(self, mode: Mode) -> Mode:
+        """Put ``mode`` in force for every session at once; return the mode it replaced."""
+        previous = self.mode
+        log.info("control: mode %s (was %s)", describe(mode), describe(previous))
+        self._apply_mode(mode)
+        if mode.name == "unbind":
+            for session in list(self.sessions):
+                session.unbind("unbind_mode")
+        if previous.name == "silent" and mode.name != "silent" and self.receipts is not None:
+            # the receipts that waited while no session could receive them
+            for session in list(self.sessions):
+                if session.can_receive:
+                    self.receipts.bound(session)
+        return previous
+
+    def _apply_mode(self, mode: Mode) -> None:
+        config, name = self.config, mode.name
+        self.mode = mode
+        throttle = name == "throttle"
+        self.error_fraction = mode.get("fraction") if throttle else config.error_fraction
+        self.error_status = pdu.ESME_RTHROTTLED if throttle else config.error_status
+        self.drop_fraction = mode.get("fraction") if name == "drop_resp" else 0.0
+        self.slow_delay = mode.get("delay_s") if name == "slow" else 0.0
+        self.silent = name == "silent"
+        self.unbinding = name == "unbind"
+        gauge = self.metrics.mode
+        for label in MODES:
+            gauge.labels(label).set(1 if label == name else 0)
 
     async def __aenter__(self) -> Smsc:
         await self.start()
@@ -414,7 +489,9 @@ class Session(asyncio.Protocol):
         else:
             buf = data
         server = self.server
-        config = server.config
+        if server.silent:
+            self._unanswered(buf)
+            return
         end = len(buf)
         pos = 0
         max_len = self._max_len
@@ -435,8 +512,9 @@ class Session(asyncio.Protocol):
         append = responses.append
         record = records.append
         tx_bound = self.bound_mode in _TX_MODES
-        error_fraction = config.error_fraction
-        error_status = config.error_status
+        error_fraction = server.error_fraction
+        error_status = server.error_status
+        drop_fraction = server.drop_fraction
         random_ = server.rng.random
         prefix = server.boot_hex + "-"
         next_id = server.next_message_id
@@ -473,11 +551,15 @@ class Session(asyncio.Protocol):
                     message_id = prefix + format(next_id, "x")
                     next_id += 1
                     n_ok += 1
-                    mid = message_id.encode() + b"\x00"
-                    append(pack_header(16 + len(mid), _SUBMIT_SM_RESP, 0, seq) + mid)
                     record((seq, msg_id, message_id, 0))
                     if receipts is not None:
                         receipts.append((fields, message_id, msg_id))
+                    if drop_fraction and random_() < drop_fraction:
+                        # drop_resp: accepted and recorded, then closed before its resp
+                        close_reason = "drop_resp"
+                        break
+                    mid = message_id.encode() + b"\x00"
+                    append(pack_header(16 + len(mid), _SUBMIT_SM_RESP, 0, seq) + mid)
                 else:
                     status = error_status if tx_bound else pdu.ESME_RINVBNDSTS
                     append(pack_header(16, _SUBMIT_SM_RESP, status, seq))
@@ -527,6 +609,15 @@ class Session(asyncio.Protocol):
         if close_reason is not None:
             self._closing = True
             self._close_reason = close_reason
+            if close_reason == "drop_resp":
+                server.metrics.responses_dropped.inc()
+                log.info(
+                    "session %s: drop_resp: submit_sm seq=%d accepted as %s, closing without "
+                    "its submit_sm_resp",
+                    self.session_id,
+                    seq,
+                    message_id,
+                )
         elif pos < end:
             self._buf += memoryview(buf)[pos:]
         if n_submit:
@@ -536,11 +627,58 @@ class Session(asyncio.Protocol):
         server.metrics.add_counts(pdu_counts, submit_counts, nack_counts)
         if responses or close_reason:
             due = 0.0
-            if records and self._delay:
-                due = asyncio.get_running_loop().time() + self._delay
+            delay = server.slow_delay or (self._delay if records else 0.0)
+            if delay:
+                due = asyncio.get_running_loop().time() + delay
             self._enqueue(_Pending(due, responses, records, close_reason, receipts or None))
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _unanswered(self, buf: bytes) -> None:
+        """Mode silent: read the complete PDUs of ``buf`` and answer none of them.
+
+        A submit_sm read now is not accepted (no ledger line). The ESME's own answers
+        count as always: a deliver_sm_resp acknowledges its receipt, an unbind_resp to the
+        SMSC's unbind closes the session.
+        """
+        server = self.server
+        end, pos = len(buf), 0
+        received: dict[str, int] = {}
+        unanswered: dict[str, int] = {}
+        acks: list[tuple[int, int]] = []
+        close_reason: str | None = None
+        while end - pos >= 4:
+            length = _LENGTH.unpack_from(buf, pos)[0]
+            if length < 16 or length > self._max_len:  # no generic_nack: not a word
+                self._malformed("bad_length", f"command_length {length} at offset {pos}")
+                close_reason = "malformed"
+                break
+            if end - pos < length:
+                break
+            _, command_id, status, seq = _HEADER.unpack_from(buf, pos)
+            pos += length
+            name = pdu.COMMAND_NAMES.get(command_id, "unknown")
+            received[name] = received.get(name, 0) + 1
+            if not command_id & pdu.RESPONSE_BIT:
+                unanswered[name] = unanswered.get(name, 0) + 1
+            elif command_id == pdu.DELIVER_SM_RESP and server.receipts is not None:
+                acks.append((seq, status))
+            elif command_id == pdu.UNBIND_RESP and self._unbind_reason is not None:
+                close_reason = self._unbind_reason
+                break
+        if acks:
+            server.receipts.acks(self, acks)  # type: ignore[union-attr]
+        if self._idle_after and pos:
+            self._last_pdu = asyncio.get_running_loop().time()
+        server.metrics.add_counts(received, {})
+        for name, count in unanswered.items():
+            server.metrics.unanswered.labels(name).inc(count)
+        if close_reason is not None:  # after any answers still queued (mode slow before)
+            self._closing = True
+            self._close_reason = close_reason
+            self._enqueue(_Pending(0.0, [], [], close_reason))
+        elif pos < end:
+            self._buf += memoryview(buf)[pos:]
 
     def _nack(self, seq: int, exc: pdu.PduError, command: str, counts: dict[str, int]) -> bytes:
         name = pdu.status_name(exc.status)
@@ -601,10 +739,13 @@ class Session(asyncio.Protocol):
             self.system_id = request.system_id
             self.server.metrics.bound_sessions.inc()
             self._bound()
+            loop = asyncio.get_running_loop()
+            if self.server.unbinding:  # mode unbind: after this read's answers (the bind_resp)
+                loop.call_soon(self.unbind, "unbind_mode")
             receipts = self.server.receipts
             if receipts is not None and mode in RECEIVING_MODES:
                 # after this read's answers (the bind_resp) have gone out
-                asyncio.get_running_loop().call_soon(receipts.bound, self)
+                loop.call_soon(receipts.bound, self)
             log.info(
                 "session %s bound as %s (system_id=%s system_type=%r interface_version=0x%02x)",
                 self.session_id,
@@ -667,11 +808,23 @@ class Session(asyncio.Protocol):
             return
         due = self._last_pdu + self._idle_after
         loop = asyncio.get_running_loop()
+        if self.server.silent:  # mode silent sends nothing: look again a timeout later
+            due = max(due, loop.time() + self._idle_after)
         if loop.time() < due:  # a PDU came meanwhile: look again when it would expire
             self._idle_timer = loop.call_at(due, self._idle_check)
             return
         log.info("session %s: no PDU for %s s, sending unbind", self.session_id, self._idle_after)
         self._send_unbind("inactivity")
+
+    def unbind(self, reason: str) -> None:
+        """Send a bound session an unbind (mode unbind); nothing if it is not bound, or
+        already unbinding or closing."""
+        transport = self.transport
+        if self.bound_mode is None or transport is None or transport.is_closing():
+            return
+        if self._unbind_reason is None and not self._closing:
+            log.info("session %s: sending unbind (%s)", self.session_id, reason)
+            self._send_unbind(reason)
 
     def _send_unbind(self, reason: str) -> None:
         """Send an unbind (after any queued answers); close on its unbind_resp or after
@@ -778,12 +931,14 @@ class Session(asyncio.Protocol):
 
     @property
     def can_receive(self) -> bool:
-        """Bound as transceiver/receiver, not unbinding, not closing: may get a deliver_sm."""
+        """Bound as transceiver/receiver, not unbinding, not closing, the SMSC not silent:
+        may get a deliver_sm."""
         transport = self.transport
         return (
             self.bound_mode in RECEIVING_MODES
             and not self._closing
             and self._unbind_reason is None
+            and not self.server.silent
             and transport is not None
             and not transport.is_closing()
         )

@@ -1,0 +1,1 @@
+../../src/nazbench/smsc/modes.py
