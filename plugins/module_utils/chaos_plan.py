@@ -22,6 +22,13 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from ansible.module_utils.smsc_modes import (
+    FAULT_MODES,
+    MODE_PARAMETERS,
+    parse_mode,
+    parse_parameters,
+)
+
 # Shortest window (run, stop, stop_when_interval) the loop accepts, in milliseconds.
 MIN_WINDOW_MS = 100
 # A plan with neither duration nor async_budget is open ended; plan/return this far ahead.
@@ -39,8 +46,29 @@ ACTIONS = ("stop", "kill")
 # table of their own, between the service's port and the peers (the naz hosts) only:
 # blackhole drops both ways, reset answers the peers' segments with a TCP reset,
 # half_open drops what the service sends them (their segments still arrive).
-KINDS = ("stop", "kill", "pause", "blackhole", "reset", "half_open")
-NETWORK_KINDS = ("blackhole", "reset", "half_open")
+# throttle, slow, silent, drop_resp and unbind are modes of the mock SMSC, set through its
+# local control socket (services[].control) for the window and set back to normal at its
+# end; their parameters (services[].params) are parsed by the SMSC's own mode parser.
+# loss drops each packet between the peers and the port, either way, with probability
+# services[].params.loss.fraction.
+# stall is Redis' CLIENT PAUSE WRITE (every queue operation waits; reads, PING and the
+# UNPAUSE go through: under ALL the UNPAUSE itself would wait) for the window, sent to
+# 127.0.0.1:services[].port with the password in services[].auth_file; its end is CLIENT
+# UNPAUSE, and the pause's own timeout (window + STALL_SLACK_MS) ends it even if no heal
+# ever comes.
+SMSC_KINDS = FAULT_MODES
+REDIS_KINDS = ("stall",)
+KINDS = (
+    "stop", "kill", "pause", "blackhole", "reset", "half_open", "loss", *SMSC_KINDS,
+    *REDIS_KINDS,
+)  # fmt: skip
+NETWORK_KINDS = ("blackhole", "reset", "half_open", "loss")
+STALL_SLACK_MS = 30_000
+# The parameters of the kinds other than the SMSC's (whose are its modes'), in the same
+# grammar (smsc_modes.parse_parameters): parameter -> (default, low exclusive, high).
+KIND_PARAMETERS = {"loss": {"fraction": (0.1, 0.0, 0.99)}}
+# loss draws per packet from this many (nft numgen): fractions to 1/10000
+LOSS_SCALE = 10_000
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 # Unit types that systemctl can stop and start.  A name without one of these suffixes is
@@ -189,6 +217,11 @@ class ServiceSpec:
     # (kind, weight) pairs in KINDS order; one window's kind is drawn from them
     kinds: tuple[tuple[str, float], ...] = (("stop", 1.0),)
     port: int | None = None  # the service's TCP port (network kinds)
+    control: str | None = None  # the mock SMSC's control socket (SMSC kinds)
+    auth_file: str | None = None  # file with Redis' password, on the host (stall)
+    # kind -> its parameters, filled in: an SMSC kind's mode ({"name": kind, ...}), loss's
+    # {"fraction": f}; only the kinds that take parameters
+    params: dict = field(default_factory=dict, hash=False)
 
     @property
     def network(self) -> bool:
@@ -339,6 +372,65 @@ def _kinds_text(text: str):
     return weights
 
 
+def _kind_params(kind, given):
+    """The filled-in parameters of one kind: an SMSC kind's mode, another kind's dict."""
+    if kind in SMSC_KINDS:
+        return parse_mode({**given, "name": kind}).as_dict()
+    return parse_parameters(kind, given, KIND_PARAMETERS[kind])
+
+
+def _service_modes(raw, prefix, unit, kinds, errors):
+    """(control, params) of one service entry: the SMSC kinds' control socket, and the
+    parameters of its kinds that take any (kind -> dict; an SMSC kind's is its mode), or
+    None after adding its errors."""
+    smsc = [k for k, _w in kinds if k in SMSC_KINDS]
+    with_params = [k for k, _w in kinds if k in SMSC_KINDS or k in KIND_PARAMETERS]
+    control, params = raw.get("control"), raw.get("params")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        errors.append(f"{prefix}.params ({unit}): {_short(params)} must be a dict kind: "
+                      "{parameter: value}")  # fmt: skip
+        return None
+    ok = True
+    for kind in params:
+        if kind not in with_params:
+            what = "is not one of this service's kinds" if kind in KINDS else "is not a kind"
+            takes = [k for k in KINDS if KIND_PARAMETERS.get(k) or MODE_PARAMETERS.get(k)]
+            errors.append(f"{prefix}.params ({unit}): {_short(kind)} {what}; kinds with "
+                          f"parameters: {', '.join(takes)}")  # fmt: skip
+            ok = False
+    modes = {}
+    for kind in with_params:
+        given = params.get(kind) or {}
+        # a kind's parameters as the plan records them ({"name": kind, ...} for a mode) may
+        # be passed back as they are
+        if not isinstance(given, dict) or given.get("name", kind) != kind:
+            errors.append(f"{prefix}.params.{kind} ({unit}): {_short(given)} must be a dict "
+                          "parameter: value")  # fmt: skip
+            ok = False
+            continue
+        try:
+            modes[kind] = _kind_params(kind, given)
+        except ValueError as exc:
+            errors.append(f"{prefix}.params.{kind} ({unit}): {exc}")
+            ok = False
+    if smsc:
+        if not isinstance(control, str) or not control.startswith("/") or "\0" in control:
+            errors.append(
+                f"{prefix}.control ({unit}): the SMSC kinds ({', '.join(smsc)}) need "
+                f"{prefix}.control, the absolute path of the mock SMSC's control socket "
+                f"(got {_short(control)})"
+            )
+            ok = False
+        elif len(control.encode()) > 107:  # sun_path holds 108 octets with the NUL
+            errors.append(f"{prefix}.control ({unit}): {_short(control)} is longer than a "
+                          "Unix socket path may be (107 octets)")  # fmt: skip
+            ok = False
+    # a control socket without SMSC kinds is not used (a playbook may always pass it)
+    return (control if smsc else None, modes) if ok else None
+
+
 def _service_fault(raw, prefix, unit, action, errors):
     """(kinds, port) of one service entry, or (None, None) after adding its errors."""
     try:
@@ -359,6 +451,16 @@ def _service_fault(raw, prefix, unit, action, errors):
             f"{prefix}.port, the service's TCP port"
         )
         return None, None
+    if any(k in REDIS_KINDS for k, _w in kinds):
+        auth = raw.get("auth_file")
+        if port is None:
+            errors.append(f"{prefix}.kinds ({unit}): stall needs {prefix}.port, the port "
+                          "Redis listens on (on 127.0.0.1)")  # fmt: skip
+            return None, None
+        if auth is not None and (not isinstance(auth, str) or not auth.startswith("/")):
+            errors.append(f"{prefix}.auth_file ({unit}): {_short(auth)} must be the "
+                          "absolute path of a file holding Redis' password")  # fmt: skip
+            return None, None
     return kinds, port
 
 
@@ -401,7 +503,8 @@ def _validate_services(raw_services, errors, action="stop") -> list[ServiceSpec]
                 )
                 ok = False
         kinds, port = _service_fault(raw, prefix, unit, action, errors)
-        ok = ok and kinds is not None
+        smsc = _service_modes(raw, prefix, unit, kinds, errors) if kinds is not None else None
+        ok = ok and kinds is not None and smsc is not None
         if ok:
             specs.append(
                 ServiceSpec(
@@ -412,6 +515,9 @@ def _validate_services(raw_services, errors, action="stop") -> list[ServiceSpec]
                     stop_max_ms=bounds["stop_max"],
                     kinds=kinds,
                     port=port,
+                    control=smsc[0],
+                    params=smsc[1],
+                    auth_file=raw.get("auth_file") if dict(kinds).get("stall") else None,
                 )
             )
     return specs

@@ -38,18 +38,30 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 
 from ansible.module_utils.chaos_plan import (
     KINDS,
+    LOSS_SCALE,
     NETWORK_KINDS,
+    REDIS_KINDS,
+    SMSC_KINDS,
+    STALL_SLACK_MS,
     ChaosConfig,
     build_plan,
     iter_outages,
     plan_horizon_ms,
 )
 from ansible.module_utils.chaos_timeline import Timeline as TimelineReader
+from ansible.module_utils.smsc_modes import NORMAL
 
 STDERR_LIMIT = 2000
+# The kinds whose heal needs more than the unit's name (the state file keeps it).
+ACCESS_KINDS = (*SMSC_KINDS, *REDIS_KINDS)
+# How long an SMSC heal waits for the control socket of a unit it just started.
+CONTROL_WAIT_S = 15.0
+# One answer of the control socket: a line of JSON, far below this.
+CONTROL_MAX_ANSWER = 65536
 ACTIVE_STATES = ("active", "activating", "reloading")
 
 
@@ -182,6 +194,18 @@ class StateError(Exception):
     pass
 
 
+def _access_ok(access) -> bool:
+    if not isinstance(access, dict):
+        return False
+    control, auth = access.get("control"), access.get("auth_file")
+    port = access.get("port")
+    return (
+        (control is None or (isinstance(control, str) and control.startswith("/")))
+        and (auth is None or (isinstance(auth, str) and auth.startswith("/")))
+        and (port is None or (isinstance(port, int) and 1 <= port <= 65535))
+    )
+
+
 class StateFile:
     """Units currently stopped by a loop on this host; replaced atomically on every change."""
 
@@ -202,11 +226,24 @@ class StateFile:
         kinds = data.get("kinds", {})  # files of loops before kinds: every unit stopped
         if not isinstance(kinds, dict) or not all(k in KINDS for k in kinds.values()):
             raise StateError(f"lock_path: state file {self.path} has a bad 'kinds' map")
+        access = data.get("access", {})
+        if not isinstance(access, dict) or not all(_access_ok(a) for a in access.values()):
+            raise StateError(f"lock_path: state file {self.path} has a bad 'access' map")
         return data
 
     def save(
-        self, run_id: str, pid: int, stopped: list[str], now: float, kinds: dict | None = None
+        self,
+        run_id: str,
+        pid: int,
+        stopped: list[str],
+        now: float,
+        kinds: dict | None = None,
+        *,
+        access: dict | None = None,
     ) -> None:
+        """``access``: unit -> how a heal reaches the units under an SMSC or Redis kind
+        ({"control": socket} or {"port": p, "auth_file": f}), whatever the options of the
+        loop that heals."""
         directory = os.path.dirname(self.path)
         if not stopped:
             with contextlib.suppress(FileNotFoundError):
@@ -223,6 +260,11 @@ class StateFile:
                     "updated_at": now,
                     "stopped": stopped,
                     "kinds": kinds_of,
+                    "access": {
+                        u: (access or {})[u]
+                        for u in stopped
+                        if kinds_of[u] in ACCESS_KINDS and u in (access or {})
+                    },
                 },
                 fh,
             )
@@ -416,12 +458,24 @@ class ChaosRunner:
         hostname: str | None = None,
         spawn=None,
         check_poll_s: float = CHECK_POLL_S,
+        control=None,
+        redis=None,
     ):
         self.config = config
         self.run_command = run_command
         self.systemctl = systemctl
         self.nft = nft
         self._ports = {spec.unit: spec.port for spec in config.services}
+        self._params = {spec.unit: spec.params for spec in config.services}
+        # unit -> how its SMSC or Redis kinds reach it (the state file's wins for a leftover)
+        self.access = {
+            s.unit: {"control": s.control, "port": s.port, "auth_file": s.auth_file}
+            for s in config.services
+        }
+        # control(ControlCall) -> (rc, stdout, stderr): talks to a mock SMSC's control socket
+        self.control = control or control_request
+        # redis(RedisCall) -> (rc, stdout, stderr): one command to Redis on this host
+        self.redis = redis or redis_request
         self.clock = clock or Clock()
         self.stop_requested = stop_requested or (lambda: False)
         self.tick_s = tick_s
@@ -524,6 +578,7 @@ class ChaosRunner:
             return []
         self.stopped = list(leftover)
         self.kinds = {u: data.get("kinds", {}).get(u, "stop") for u in leftover}
+        self.access.update(data.get("access", {}))
         healed = []
         for unit in leftover:
             record = self._edge(unit, "start", "leftover", None, None, kind=self.kinds[unit])
@@ -551,6 +606,23 @@ class ChaosRunner:
                     f"services: unit {spec.unit} is {active}, not active, on {self.hostname}; "
                     "start it before the chaos loop"
                 )
+            if spec.control:
+                self._preflight_control(spec)
+
+    def _preflight_control(self, spec):
+        """The SMSC's control socket answers, and the SMSC is in its normal mode."""
+        rc, out, err = self.control(ControlCall(spec.control, {"op": "get"}, CONTROL_WAIT_S))
+        if rc != 0:
+            raise ChaosError(
+                f"services: {spec.unit}'s control socket {spec.control} does not answer on "
+                f"{self.hostname}: {err.strip()[:300]}"
+            )
+        mode = json.loads(out).get("mode")
+        if mode != NORMAL.as_dict():
+            raise ChaosError(
+                f"services: {spec.unit} is in mode {json.dumps(mode)[:200]}, not normal; "
+                "a fault left in place? Run the loop with heal_only=true, or restart the unit"
+            )
 
     def _loop(self) -> str:
         cfg = self.config
@@ -676,7 +748,15 @@ class ChaosRunner:
         if edge == "stop":
             # before acting: a kill -9 in between still gets healed, the right way
             self._mark_stopped(unit, outage.kind)
-        record = self._edge(unit, edge, "plan", planned_ms, outage.index, kind=outage.kind)
+        record = self._edge(
+            unit,
+            edge,
+            "plan",
+            planned_ms,
+            outage.index,
+            kind=outage.kind,
+            window_ms=outage.start_ms - outage.stop_ms,
+        )
         if edge == "start" and record["outcome"] == "ok":
             self._mark_started(unit)
         self._write(record)
@@ -705,17 +785,40 @@ class ChaosRunner:
 
     # ------------------------------------------------------------------ edges and state
 
-    def _edge(self, unit, edge, cause, planned_ms, window, *, kind="stop") -> dict:
+    def _command(self, argv):
+        """(rc, stdout, stderr) of one command of an edge: a process, or a request."""
+        if isinstance(argv, ControlCall):
+            return self.control(argv)
+        if isinstance(argv, RedisCall):
+            return self.redis(argv)
+        return self.run_command(argv)
+
+    def _edge(self, unit, edge, cause, planned_ms, window, *, kind="stop", window_ms=None):
         """Run the systemctl command(s) for one edge and return its timeline record."""
         issued_mono = self.clock.monotonic()
         actual_at = self.clock.time()
         rc, errors = 0, []
-        port = self._ports.get(unit)
+        access = self.access.get(unit, {})
+        port = access.get("port") or self._ports.get(unit)
+        control, mode = access.get("control"), self._params.get(unit, {}).get(kind)
         commands = fault_commands(
-            self.systemctl, kind, edge, unit, nft=self.nft, port=port, peers=self.config.peers
+            self.systemctl,
+            kind,
+            edge,
+            unit,
+            nft=self.nft,
+            port=port,
+            peers=self.config.peers,
+            control=control,
+            mode=mode,
+            auth_file=access.get("auth_file"),
+            window_ms=window_ms,
         )
+        mode_after = None
         for argv, required in commands:
-            rc, _out, err = self.run_command(argv)
+            rc, out, err = self._command(argv)
+            if rc == 0 and isinstance(argv, ControlCall):
+                mode_after = json.loads(out).get("mode")
             if err and err.strip() and required:
                 errors.append(err.strip())
             if rc != 0 and not required:
@@ -745,23 +848,39 @@ class ChaosRunner:
             "stderr": "\n".join(errors)[:STDERR_LIMIT],
         }
         if kind in NETWORK_KINDS:
-            record["params"] = {"port": port, "peers": list(self.config.peers)}
+            record["params"] = {"port": port, "peers": list(self.config.peers), **(mode or {})}
+        elif kind in SMSC_KINDS:
+            # the mode the window set (None for a leftover of a loop with other options), and
+            # the mode the SMSC answered with after this edge (the fault's, or normal)
+            record["params"] = {"control": control, "mode": mode, "mode_after": mode_after}
+        elif kind in REDIS_KINDS:
+            record["params"] = {"port": port}
+            if edge == "stop":
+                record["params"]["pause_ms"] = _stall_ms(window_ms)
         return record
 
     def _mark_stopped(self, unit, kind="stop"):
         if unit not in self.stopped:
             self.stopped.append(unit)
         self.kinds[unit] = kind
-        self.state.save(self.config.run_id, self.pid, self.stopped, self.clock.time(), self.kinds)
+        self._save_state()
+
+    def _save_state(self):
+        self.state.save(
+            self.config.run_id,
+            self.pid,
+            self.stopped,
+            self.clock.time(),
+            self.kinds,
+            access={u: {k: v for k, v in a.items() if v} for u, a in self.access.items()},
+        )
 
     def _mark_started(self, unit, safe=False):
         if unit in self.stopped:
             self.stopped.remove(unit)
         self.kinds.pop(unit, None)
         try:
-            self.state.save(
-                self.config.run_id, self.pid, self.stopped, self.clock.time(), self.kinds
-            )
+            self._save_state()
         except OSError as exc:
             if not safe:
                 raise
@@ -828,6 +947,8 @@ class ChaosRunner:
                         "stop_min_s": _s(s.stop_min_ms),
                         "stop_max_s": _s(s.stop_max_ms),
                         "kinds": dict(s.kinds),
+                        **({"params": s.params} if s.params else {}),
+                        **({"control": s.control} if s.control else {}),
                     }
                     for s in cfg.services
                 ],
@@ -886,11 +1007,12 @@ def nft_table(unit: str) -> str:
     return "nazbench_chaos_" + "".join(c if c.isalnum() else "_" for c in stem)
 
 
-def nft_rules(kind: str, unit: str, port: int, peers) -> str:
+def nft_rules(kind: str, unit: str, port: int, peers, params=None) -> str:
     """One nft script (one transaction) that puts a network fault in place.
 
     Its own table, hooked before nazbench's firewall (priority filter - 10), matching only
     the service's TCP port and the peers' addresses, so nothing else is ever touched.
+    loss drops a packet either way when a draw from LOSS_SCALE falls below its fraction.
     """
     table = nft_table(unit)
     v4 = [p for p in peers if ":" not in p]
@@ -909,6 +1031,15 @@ def nft_rules(kind: str, unit: str, port: int, peers) -> str:
             outbound.append(
                 f"add rule inet {table} output {family} daddr {group} tcp sport {port} drop"
             )
+        if kind == "loss":
+            below = max(1, round((params or {})["fraction"] * LOSS_SCALE))
+            draw = f"numgen random mod {LOSS_SCALE} < {below} drop"
+            inbound.append(
+                f"add rule inet {table} input {family} saddr {group} tcp dport {port} {draw}"
+            )
+            outbound.append(
+                f"add rule inet {table} output {family} daddr {group} tcp sport {port} {draw}"
+            )
     return "; ".join(
         [
             f"add table inet {table}",
@@ -920,22 +1051,209 @@ def nft_rules(kind: str, unit: str, port: int, peers) -> str:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ControlCall:
+    """One request to a mock SMSC's control socket (a command of an SMSC kind's edge).
+
+    ``wait_s``: how long to keep trying while the socket is not there or refuses (a unit
+    that was just started); 0 tries once.
+    """
+
+    path: str
+    request: dict
+    wait_s: float = 0.0
+
+
+def set_mode(path: str, mode: dict, wait_s: float = 0.0) -> ControlCall:
+    return ControlCall(path, {"op": "set", "mode": mode}, wait_s)
+
+
+def control_request(call: ControlCall, timeout_s: float = 5.0, sleep=time.sleep):
+    """Send ``call.request`` to the control socket: (0, answer line, "") when the SMSC
+    answered ok, (1, answer, its error) when it refused, (1, "", why) when it could not
+    be reached."""
+    deadline = time.monotonic() + call.wait_s
+    line = (json.dumps(call.request) + "\n").encode()
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout_s)
+                sock.connect(call.path)
+                sock.sendall(line)
+                answer = b""
+                while not answer.endswith(b"\n") and len(answer) < CONTROL_MAX_ANSWER:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+            break
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            if time.monotonic() >= deadline:
+                return 1, "", f"control socket {call.path}: {exc.strerror or exc}"
+            sleep(0.2)
+        except OSError as exc:
+            return 1, "", f"control socket {call.path}: {exc}"
+    try:
+        reply = json.loads(answer)
+    except ValueError:
+        return 1, "", f"control socket {call.path}: not a JSON answer: {answer[:200]!r}"
+    if not isinstance(reply, dict) or reply.get("ok") is not True:
+        error = reply.get("error") if isinstance(reply, dict) else None
+        return 1, answer.decode(errors="replace"), f"control socket {call.path}: {error!r}"
+    return 0, answer.decode(), ""
+
+
+@dataclass(frozen=True)
+class RedisCall:
+    """One command to Redis on 127.0.0.1:``port`` (a command of a Redis kind's edge),
+    authenticated with the password in ``auth_file`` (read when sent, never logged)."""
+
+    port: int
+    auth_file: str | None
+    command: tuple
+    wait_s: float = 0.0
+
+
+def _resp(*args) -> bytes:
+    """A command in RESP, Redis' protocol."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def _reply_line(sock) -> bytes:
+    line = b""
+    while not line.endswith(b"\r\n") and len(line) < CONTROL_MAX_ANSWER:
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        line += chunk
+    return line.rstrip(b"\r\n")
+
+
+class _RedisRefused(Exception):
+    pass
+
+
+def _redis_exchange(call: RedisCall, password, timeout_s: float) -> bytes:
+    """AUTH (with a password), then the command; its reply line. Raises OSError."""
+    with socket.create_connection(("127.0.0.1", call.port), timeout=timeout_s) as sock:
+        if password is not None:
+            sock.sendall(_resp("AUTH", password))
+            if not _reply_line(sock).startswith(b"+"):
+                raise _RedisRefused(f"AUTH refused (the password in {call.auth_file})")
+        sock.sendall(_resp(*call.command))
+        return _reply_line(sock)
+
+
+def redis_request(call: RedisCall, timeout_s: float = 5.0, sleep=time.sleep):
+    """Send ``call.command`` (AUTH first, with a password file): (0, reply, "") on a
+    simple-string reply, (1, "", why) otherwise. The password never appears in it."""
+    deadline = time.monotonic() + call.wait_s
+    where = f"redis 127.0.0.1:{call.port}"
+    password = None
+    if call.auth_file:
+        try:
+            with open(call.auth_file, encoding="utf-8") as fh:
+                password = fh.read().strip()
+        except OSError as exc:
+            return 1, "", f"{where}: cannot read auth_file {call.auth_file}: {exc.strerror}"
+    try:
+        while True:
+            try:
+                reply = _redis_exchange(call, password, timeout_s)
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() >= deadline:
+                    raise
+                sleep(0.2)
+    except _RedisRefused as exc:
+        return 1, "", f"{where}: {exc}"
+    except OSError as exc:
+        return 1, "", f"{where}: {exc.strerror or exc}"
+    text = reply.decode(errors="replace")
+    if not reply.startswith(b"+"):
+        return 1, "", f"{where}: {' '.join(map(str, call.command))} answered {text[:200]!r}"
+    return 0, text[1:], ""
+
+
+def _stall_ms(window_ms) -> int:
+    """CLIENT PAUSE's own timeout: the window and a margin, so Redis resumes by itself
+    even when no heal ever comes (a loop killed with SIGKILL, a host cut off)."""
+    return int(window_ms or 0) + STALL_SLACK_MS
+
+
+def _redis_commands(systemctl, kind, edge, unit, *, port, auth_file, window_ms):
+    if edge == "stop":
+        pause = ("CLIENT", "PAUSE", str(_stall_ms(window_ms)), "WRITE")
+        return [(RedisCall(port, auth_file, pause), True)]
+    unpause = ("CLIENT", "UNPAUSE")
+    return [
+        (RedisCall(port, auth_file, unpause), False),
+        ([systemctl, "start", unit], True),
+        (RedisCall(port, auth_file, unpause, CONTROL_WAIT_S), True),
+    ]
+
+
+def _smsc_commands(systemctl, kind, edge, unit, *, control, mode):
+    if not control:
+        raise ChaosError(f"{unit}: no control socket known for its {kind} fault")
+    if edge == "stop":
+        if mode is None:
+            raise ChaosError(f"{unit}: no mode for its {kind} fault")
+        return [(set_mode(control, mode), True)]
+    normal = NORMAL.as_dict()
+    return [
+        (set_mode(control, normal), False),
+        ([systemctl, "start", unit], True),
+        (set_mode(control, normal, CONTROL_WAIT_S), True),
+    ]
+
+
+def _network_commands(systemctl, kind, edge, unit, nft, port, peers, params):  # noqa: PLR0917
+    if edge == "stop":
+        return [([nft, nft_rules(kind, unit, port, peers, params)], True)]
+    table = nft_table(unit)
+    return [
+        ([nft, f"add table inet {table}; delete table inet {table}"], True),
+        ([systemctl, "start", unit], True),
+    ]
+
+
 def fault_commands(
-    systemctl: str, kind: str, edge: str, unit: str, *, nft: str = "nft", port=None, peers=()
-) -> list[tuple[list, bool]]:
+    systemctl: str,
+    kind: str,
+    edge: str,
+    unit: str,
+    *,
+    nft: str = "nft",
+    port=None,
+    peers=(),
+    control=None,
+    mode=None,
+    auth_file=None,
+    window_ms=None,
+) -> list[tuple[list | ControlCall | RedisCall, bool]]:
     """The commands of one edge of a fault ``kind``, each with whether it must succeed.
     A start (the end of the window, a heal) always runs ``systemctl start``, which
     changes nothing on a running unit and brings back one that died meanwhile; a network
     fault's start first deletes its table (``add`` then ``delete``: no error when a heal
-    finds it gone already)."""
+    finds it gone already; ``mode`` holds loss's fraction). An SMSC kind sets its
+    ``mode`` through the ``control`` socket; its start sets normal (the unit may be gone:
+    need not succeed), starts the unit, and sets normal again, which must succeed
+    (waiting for the socket of a unit that was just started; a fresh SMSC is normal).
+    stall is CLIENT PAUSE for ``window_ms`` and a margin; its start CLIENT UNPAUSE, as an
+    SMSC kind's (UNPAUSE on a Redis that is not paused is a no-op)."""
+    if kind in SMSC_KINDS:
+        return _smsc_commands(systemctl, kind, edge, unit, control=control, mode=mode)
+    if kind in REDIS_KINDS:
+        return _redis_commands(
+            systemctl, kind, edge, unit, port=port, auth_file=auth_file, window_ms=window_ms
+        )
     if kind in NETWORK_KINDS:
-        if edge == "stop":
-            return [([nft, nft_rules(kind, unit, port, peers)], True)]
-        table = nft_table(unit)
-        return [
-            ([nft, f"add table inet {table}; delete table inet {table}"], True),
-            ([systemctl, "start", unit], True),
-        ]
+        return _network_commands(systemctl, kind, edge, unit, nft, port, peers, mode)
     stop = {
         "stop": [([systemctl, "stop", unit], True)],
         # SIGKILL is the crash; the stop then cancels any Restart= so it stays down.

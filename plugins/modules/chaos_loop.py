@@ -82,25 +82,72 @@ options:
             nothing on a running unit and brings back one that died) and C(--signal=SIGCONT)
             again, which must succeed. The unit stays C(active) and its port still accepts
             TCP connections; nothing answers.
-          - V(blackhole), V(reset) and V(half_open) leave the unit running and put
+          - V(blackhole), V(reset), V(half_open) and V(loss) leave the unit running and put
             nftables rules in place on this host for the window, in a table of their own
             (C(nazbench_chaos_<unit>), hooked at priority filter - 10; drop and reject end
             a packet's path whatever other tables say), matching only the
             service's TCP port O(services[].port) and the addresses in O(peers) -
             V(blackhole) drops both ways (a connect times out), V(reset) answers the
             peers' segments with a TCP reset (a connect is refused), V(half_open) drops
-            what the service sends them (their segments still arrive, nothing comes back).
-            The window's end deletes the table, then runs C(systemctl start). They need
-            O(services[].port), O(peers) and C(nft) on the host.
+            what the service sends them (their segments still arrive, nothing comes back),
+            V(loss) drops each packet between them, either way, with probability
+            C(fraction) (O(services[].params), default 0.1, drawn per packet by nft's
+            C(numgen random)). The window's end deletes the table, then runs
+            C(systemctl start). They need O(services[].port), O(peers) and C(nft) on the
+            host.
+          - V(throttle), V(slow), V(silent), V(drop_resp) and V(unbind) are modes of the
+            nazbench mock SMSC, set through its local control socket
+            O(services[].control) for the window (the unit and the network are not
+            touched) - V(throttle) answers a fraction of submit_sm ESME_RTHROTTLED,
+            V(slow) delays every answer, V(silent) reads and answers nothing, V(drop_resp)
+            accepts and records a fraction of submit_sm and closes the session before
+            their submit_sm_resp (the duplicate-maker), V(unbind) sends an unbind to every
+            bound session and every session that binds. Parameters in
+            O(services[].params). The window's end sets the mode back to normal (which need
+            not succeed, the unit may be gone), runs C(systemctl start), and sets normal
+            again, which must succeed. Before the loop starts, the socket must answer and the SMSC
+            be in its normal mode.
+          - V(stall) is Redis' C(CLIENT PAUSE <ms> WRITE), sent to 127.0.0.1 on
+            O(services[].port) with the password in O(services[].auth_file) - every
+            queue operation (LPUSH, BRPOP, ...) waits, while PING and reads answer (under
+            C(ALL) the C(CLIENT UNPAUSE) itself would wait). The pause lasts the window
+            plus 30 s of its own, so Redis resumes even if no heal ever comes. The
+            window's end sends C(CLIENT UNPAUSE) (need not succeed), runs
+            C(systemctl start), and sends C(CLIENT UNPAUSE) again, which must succeed.
           - Each C(edge) record names its C(kind) (a network kind's also its C(params), its
-            port and peers); the state file keeps each unit's kind, so a heal (also after
-            SIGKILL, by the next run or O(heal_only)) undoes the right fault.
+            port and peers; an SMSC kind's the control socket, the mode set and the mode
+            the SMSC answered with after the edge; a stall's port and pause); the state
+            file keeps each unit's kind (and how to reach an SMSC or Redis kind's unit), so
+            a heal (also after SIGKILL, by the next run or O(heal_only)) undoes the right
+            fault.
         type: raw
       port:
         description:
           - The service's TCP port, which the network kinds (V(blackhole), V(reset),
-            V(half_open)) match. Required with them.
+            V(half_open), V(loss)) match and V(stall) sends to. Required with them.
         type: int
+      auth_file:
+        description:
+          - Absolute path, on the host, of a file holding Redis' password, for V(stall)
+            (C(AUTH) before the pause; the password is never logged). Omit for a Redis
+            without one.
+        type: path
+      control:
+        description:
+          - Absolute path of the mock SMSC's control socket (the smsc role's
+            C(smsc_control_socket)). Required with the SMSC kinds, refused without them.
+        type: path
+      params:
+        description:
+          - Parameters of the kinds that take any, a dict of kind to a dict of parameter
+            to value (see the examples). V(loss) takes C(fraction) (0 < f <= 0.99,
+            default 0.1), V(throttle) and V(drop_resp) take C(fraction) (0 < f <= 1,
+            default 1), V(slow) takes C(delay_s) (0 < d <= 60, default 5); the others take
+            none. Parsed by the mock SMSC's own parser (its modes' grammar); a kind that is
+            not among O(services[].kinds), an unknown parameter or a value out of range is
+            refused before anything is done. Each edge record's C(params) has the values
+            in force.
+        type: raw
   peers:
     description:
       - IP addresses (the naz hosts) the network kinds are scoped to; nothing else is ever
@@ -294,6 +341,26 @@ EXAMPLES = r"""
         heal_only: true
         timeline_path: /var/lib/nazbench/runs/{{ nazbench_run_id }}/chaos_timeline.jsonl
 
+- name: Throttle, slow down, silence the mock SMSC and drop its responses, by weight
+  chaos_loop:
+    run_id: "{{ nazbench_run_id }}"
+    services:
+      - unit: nazbench-smsc.service
+        run_min: 2m
+        run_max: 3m
+        stop_min: 30s
+        stop_max: 60s
+        kinds: {throttle: 2, slow: 1, silent: 1, drop_resp: 2, unbind: 1}
+        control: /run/nazbench-smsc/control.sock
+        params:
+          throttle: {fraction: 0.5}
+          slow: {delay_s: 10}
+    duration: 20m
+    timeline_path: /var/lib/nazbench/runs/{{ nazbench_run_id }}/chaos_timeline.jsonl
+  async: 1500
+  poll: 0
+  register: __chaos_job
+
 - name: Show the plan without touching anything
   chaos_loop:
     run_id: smoke-1
@@ -464,6 +531,9 @@ ARGUMENT_SPEC = {
             "stop_max": {"type": "raw", "default": SERVICE_DEFAULTS["stop_max"]},
             "kinds": {"type": "raw"},
             "port": {"type": "int"},
+            "control": {"type": "path"},
+            "auth_file": {"type": "path"},
+            "params": {"type": "raw"},
         },
     },
     "peers": {"type": "list", "elements": "str"},

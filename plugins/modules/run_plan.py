@@ -94,6 +94,27 @@ options:
         Each window's kind is drawn from the seed; the windows do not move.
     type: raw
     default: stop
+  chaos_smsc_kinds:
+    description:
+      - The fault kinds of the SMSC's windows, in place of O(chaos_kinds) (C(chaos_smsc_kinds));
+        the only place for the SMSC kinds (V(throttle), V(slow), V(silent), V(drop_resp),
+        V(unbind)), modes of the mock SMSC that Redis does not have. Default O(chaos_kinds).
+      - The SMSC is the unit of O(services) named C(nazbench-smsc.service).
+    type: raw
+  chaos_redis_kinds:
+    description:
+      - The fault kinds of Redis' windows, in place of O(chaos_kinds) (C(chaos_redis_kinds));
+        the only place for V(stall) (CLIENT PAUSE), which the SMSC does not have. Default
+        O(chaos_kinds).
+      - Redis is the unit of O(services) named C(redis-server.service).
+    type: raw
+  chaos_params:
+    description:
+      - Parameters of the kinds that take any (C(chaos_params)), a dict of kind to a dict
+        of parameter to value, as M(chaos_loop) takes them in
+        O(chaos_loop#module:services[].params); each service gets those of its kinds. A
+        kind that no service draws is refused.
+    type: raw
   services:
     description: The units the chaos loop stops and starts (their plans are computed here).
     type: list
@@ -171,10 +192,12 @@ import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.chaos_plan import (  # noqa: E402
+    SMSC_KINDS,
     DurationError,
     build_plan,
     derive_seed,
     parse_duration_ms,
+    parse_kinds,
     plan_horizon_ms,
     validate_params,
 )
@@ -201,6 +224,7 @@ _OPTION_VARS = [
         re.compile(r"services\[\d+\]\.(run_min|run_max|stop_min|stop_max|kinds)(?: \([^)]*\))?"),
         r"chaos_\1",
     ),
+    (re.compile(r"services\[\d+\]\.params((?:\.\w+)?)(?: \([^)]*\))?"), r"chaos_params\1"),
     (re.compile(r"^duration:"), "chaos_duration:"),
     (re.compile(r"\bduration \b"), "chaos_duration "),
     (re.compile(r"^stop_grace:"), "chaos_stop_grace:"),
@@ -210,8 +234,31 @@ _OPTION_VARS = [
 ]
 
 
-def name_variables(message: str) -> str:
-    """Rewrite a chaos_loop validation message in the playbook's variable names."""
+SMSC_UNIT = "nazbench-smsc.service"
+REDIS_UNIT = "redis-server.service"
+
+
+def _given(value) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def _kinds_or_none(value):
+    """The (kind, weight) pairs of ``value``, or none where it is bad (the loop's own
+    validation then names the problem)."""
+    try:
+        return parse_kinds(value, "stop")
+    except ValueError:
+        return ()
+
+
+def name_variables(message: str, kinds_vars: dict | None = None) -> str:
+    """Rewrite a chaos_loop validation message in the playbook's variable names
+    (``kinds_vars``: unit -> the variable its kinds came from, where not chaos_kinds)."""
+    message = re.sub(
+        r"services\[\d+\]\.kinds \(([^)]*)\)",
+        lambda m: (kinds_vars or {}).get(m[1], "chaos_kinds"),
+        message,
+    )
     for pattern, repl in _OPTION_VARS:
         message = pattern.sub(repl, message)
     return message
@@ -235,6 +282,58 @@ def _bool(name, value, errors):
         return False
     errors.append(f"{name}: must be true or false, got {value!r}")
     return None
+
+
+def _fault_services(params: dict, windows: dict, errors: list[str]):
+    """The chaos loop's services entries with their kinds and parameters: chaos_kinds for
+    each, chaos_smsc_kinds for the SMSC, each one's part of chaos_params. Returns
+    (services, the one-service kinds wrongly in chaos_kinds, unit -> the variable of its
+    own kinds)."""
+    smsc_kinds, kind_params = params.get("chaos_smsc_kinds"), params.get("chaos_params")
+    redis_kinds = params.get("chaos_redis_kinds")
+    services = [dict(unit=unit, **windows) for unit in params.get("services") or []]
+    common = [
+        k for k, _w in _kinds_or_none(params.get("chaos_kinds")) if k in (*SMSC_KINDS, "stall")
+    ]
+    if common:
+        errors.append(
+            f"chaos_kinds: {', '.join(common)} belong to one service (the SMSC's modes, "
+            "Redis' stall); name them in chaos_smsc_kinds or chaos_redis_kinds"
+        )
+    for service in services:
+        if service["unit"] == SMSC_UNIT:
+            if _given(smsc_kinds):
+                service["kinds"] = smsc_kinds
+            service["control"] = "/nonexistent/nazbench/smsc-control.sock"
+        elif service["unit"] == REDIS_UNIT and _given(redis_kinds):
+            service["kinds"] = redis_kinds
+    for name, unit, foreign in (
+        ("chaos_smsc_kinds", SMSC_UNIT, ("stall",)),
+        ("chaos_redis_kinds", REDIS_UNIT, SMSC_KINDS),
+    ):
+        given = _kinds_or_none(params.get(name)) if _given(params.get(name)) else ()
+        wrong = [k for k, _w in given if k in foreign]
+        if wrong:
+            errors.append(f"{name}: {', '.join(wrong)} is not a kind of {unit}")
+    if kind_params is not None and not isinstance(kind_params, dict):
+        errors.append(f"chaos_params: must be a dict kind: {{parameter: value}}, got "
+                      f"{kind_params!r:.100}")  # fmt: skip
+    elif kind_params:
+        drawn = {s["unit"]: {k for k, _w in _kinds_or_none(s["kinds"])} for s in services}
+        for service in services:
+            service["params"] = {
+                k: v for k, v in kind_params.items() if k in drawn[service["unit"]]
+            }
+        unused = [k for k in kind_params if not any(k in d for d in drawn.values())]
+        if unused:
+            errors.append(
+                f"chaos_params: {', '.join(map(str, unused))[:200]} is not among the kinds "
+                "of any service (chaos_kinds, chaos_smsc_kinds)"
+            )
+    own = {SMSC_UNIT: "chaos_smsc_kinds"} if _given(smsc_kinds) else {}
+    if _given(redis_kinds):
+        own[REDIS_UNIT] = "chaos_redis_kinds"
+    return services, common, own
 
 
 def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict, list[str]]:
@@ -262,13 +361,15 @@ def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict,
 
     windows = {k: params.get(f"chaos_{k}") for k in ("run_min", "run_max", "stop_min", "stop_max")}
     windows["kinds"] = params.get("chaos_kinds")
-    # The ports and the naz host's address are the hosts' (run_start.yml passes them to
-    # the loop); stand-ins here let the network kinds through to the plan.
+    # The ports, the naz host's address and the SMSC's control socket are the hosts'
+    # (run_start.yml passes them to the loop); stand-ins here let the network and SMSC
+    # kinds through to the plan.
     windows["port"] = 1
+    services, common, own = _fault_services(params, windows, errors)
     loop_params = {
         "run_id": run_id or "x",
         "seed": seed if isinstance(seed, int) else 0,
-        "services": [dict(unit=unit, **windows) for unit in params.get("services") or []],
+        "services": services,
         "action": "stop",
         "peers": ["192.0.2.1"],
         "duration": params.get("chaos_duration"),
@@ -286,7 +387,9 @@ def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict,
         drain_ms = parse_duration_ms(params.get("run_drain", 0))
     except DurationError as exc:
         errors.append(f"run_drain: {exc}")
-    for message in map(name_variables, loop_errors):
+    if common:  # said above, once, naming the variable
+        loop_errors = [m for m in loop_errors if not re.match(r"services\[\d+\]\.control", m)]
+    for message in (name_variables(m, own) for m in loop_errors):
         if message not in errors:  # one per service otherwise
             errors.append(message)
     if errors:
@@ -307,7 +410,15 @@ def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict,
         "chaos_seed_derived": seed_derived,
         "chaos_services_run": [spec.run_min_ms / 1000, spec.run_max_ms / 1000],
         "chaos_services_stop": [spec.stop_min_ms / 1000, spec.stop_max_ms / 1000],
-        "chaos_kinds": dict(spec.kinds),
+        "chaos_kinds": dict(_kinds_or_none(params.get("chaos_kinds"))),
+        # the SMSC's own kinds, and each service's parameters of its kinds, filled in
+        "chaos_smsc_kinds": next(
+            (dict(s.kinds) for s in config.services if s.unit == SMSC_UNIT), None
+        ),
+        "chaos_redis_kinds": next(
+            (dict(s.kinds) for s in config.services if s.unit == REDIS_UNIT), None
+        ),
+        "chaos_params": {s.unit: s.params for s in config.services},
         "chaos_duration": str(params.get("chaos_duration")),
         "chaos_duration_s": config.duration_ms / 1000,
         "chaos_stop_grace_s": config.stop_grace_ms / 1000,
@@ -346,6 +457,9 @@ def main():
             "run_watch_interval": {"type": "raw", "required": True},
             "run_drain": {"type": "raw", "default": 0},
             "chaos_kinds": {"type": "raw", "default": "stop"},
+            "chaos_smsc_kinds": {"type": "raw"},
+            "chaos_redis_kinds": {"type": "raw"},
+            "chaos_params": {"type": "raw"},
             "services": {
                 "type": "list",
                 "elements": "str",

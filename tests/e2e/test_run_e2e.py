@@ -30,6 +30,8 @@ import pytest
 import yaml
 from labcopy import lab_inventory
 
+from nazbench.smsc.modes import parse_mode
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "nazbench-run"
 SUBNET = "10.89.156.0/24"
@@ -319,6 +321,118 @@ def _ruleset() -> str:
     return on("ams1", "nft", "-s", "list", "ruleset").stdout
 
 
+def _mode() -> dict:
+    """The SMSC's mode, asked through its control socket."""
+    out = on("ams1", "/opt/nazbench/venv/bin/python", "-c", MODE)
+    return json.loads(out.stdout)["mode"]
+
+
+MODE = """
+import json
+from nazbench.smsc.control import request
+print(json.dumps(request("/run/nazbench-smsc/control.sock", {"op": "get"})))
+"""
+
+
+def _redis_writes() -> str:
+    """Whether a queue write from the naz host goes through (Redis not paused)."""
+    return on("sfo1", "/opt/nazbench/venv/bin/python", "-c", REDIS_PROBE % SMSC_IP).stdout.strip()
+
+
+REDIS_PROBE = """
+import time
+import redis
+password = open("/etc/nazbench/naz-redis.password").read().strip()
+r = redis.Redis(host="%s", password=password, socket_timeout=3)
+t0 = time.time()
+pong = r.ping()
+try:
+    r.set("nazbench:e2e:stall-probe", "1", ex=60)
+    seen = "writes"
+except redis.TimeoutError:
+    seen = "ping only" if pong else "nothing"
+print(t0, time.time(), seen)
+"""
+
+SMPP_PROBE = [
+    "/opt/nazbench/venv/bin/python", "-m", "nazbench.lab.smppprobe", "--host", SMSC_IP,
+    "--system-id", "nazbench", "--password-file", "/etc/nazbench/naz-smsc.password",
+    "--wait", "6", "--slow", "2",
+]  # fmt: skip
+
+# loss: N connects at once from the naz host, each given less than TCP's first SYN
+# retransmit (1 s); one succeeds when its SYN and the SYN-ACK both pass: 1 - (1 - p)^2.
+LOSS_PROBE = """
+import socket, time
+from concurrent.futures import ThreadPoolExecutor
+def one(_):
+    try:
+        socket.create_connection(("%s", 2775), timeout=0.6).close()
+        return 1
+    except OSError:
+        return 0
+t0 = time.time()
+with ThreadPoolExecutor(25) as pool:
+    ok = sum(pool.map(one, range(200)))
+print(t0, time.time(), round(1 - ok / 200, 3))
+"""
+
+
+def _probe_smpp() -> tuple[float, float, str]:
+    out = json.loads(on("sfo1", *SMPP_PROBE).stdout)
+    return out["t0"], out["t1"], out["seen"]
+
+
+def _probe_redis() -> tuple[float, float, str]:
+    start, end, seen = _redis_writes().split(" ", 2)
+    return float(start), float(end), seen
+
+
+def _probe_loss() -> tuple[float, float, str]:
+    start, end, lost = on("sfo1", "/opt/nazbench/venv/bin/python", "-c",
+                          LOSS_PROBE % SMSC_IP).stdout.split()  # fmt: skip
+    return float(start), float(end), lost
+
+
+def _one_window(cell, kind, probe, *extra):
+    """Run fault_kind.yml with ``kind``, probe inside its window; (edges, probe's view)."""
+    timeline = f"/var/lib/nazbench/runs/e2e-kinds/{kind}.jsonl"
+    on("ams1", "rm", "-f", timeline)  # an earlier run's stop edge must not start the probe
+    with (cell["artifacts"] / f"kind-{kind}.log").open("w") as out:
+        proc = playbook(
+            cell,
+            "../tests/e2e/fault_kind.yml",
+            "-e",
+            f"kind={kind}",
+            "-e",
+            f"peer={NAZ_IP}",
+            *extra,
+            background=out,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            text = on("ams1", "cat", timeline, check=False).stdout
+            if '"edge": "stop"' in text:
+                break
+            time.sleep(0.2)
+        start, end, during = probe()
+        assert proc.wait(timeout=120) == 0, (cell["artifacts"] / f"kind-{kind}.log").read_text()
+    edges = [json.loads(x) for x in on("ams1", "cat", timeline).stdout.splitlines()]
+    edges = [e for e in edges if e.get("record") == "edge"]
+    assert [(e["edge"], e["kind"], e["outcome"]) for e in edges] == [
+        ("stop", kind, "ok"),
+        ("start", kind, "ok"),
+    ]
+    # the probe fell inside the fault's window (a slow machine must not make it miss)
+    assert edges[0]["actual_at"] <= start and end <= edges[1]["actual_at"], (start, end, edges)
+    return edges, during
+
+
+def _state() -> tuple:
+    """What every heal must restore: the ruleset, the SMSC's mode, Redis taking writes."""
+    return _ruleset(), _mode(), _redis_writes().split(" ", 2)[2]
+
+
 @pytest.mark.parametrize(
     ("kind", "seen"),
     [
@@ -332,38 +446,10 @@ def _ruleset() -> str:
 def test_each_fault_kind_is_seen_from_the_naz_host_and_leaves_nothing_behind(
     finished_run, kind, seen
 ):
-    cell = finished_run["cell"]
-    before = _ruleset()
-    timeline = f"/var/lib/nazbench/runs/e2e-kinds/{kind}.jsonl"
-    on("ams1", "rm", "-f", timeline)  # an earlier run's stop edge must not start the probe
-    with (cell["artifacts"] / f"kind-{kind}.log").open("w") as out:
-        proc = playbook(
-            cell,
-            "../tests/e2e/fault_kind.yml",
-            "-e",
-            f"kind={kind}",
-            "-e",
-            f"peer={NAZ_IP}",
-            background=out,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            text = on("ams1", "cat", timeline, check=False).stdout
-            if '"edge": "stop"' in text:
-                break
-            time.sleep(0.2)
-        start, end, during = _probe_at()
-        assert proc.wait(timeout=120) == 0, (cell["artifacts"] / f"kind-{kind}.log").read_text()
-    edges = [json.loads(x) for x in on("ams1", "cat", timeline).stdout.splitlines()]
-    edges = [e for e in edges if e.get("record") == "edge"]
-    assert [(e["edge"], e["kind"], e["outcome"]) for e in edges] == [
-        ("stop", kind, "ok"),
-        ("start", kind, "ok"),
-    ]
-    # the probe fell inside the fault's window (a slow machine must not make it miss)
-    assert edges[0]["actual_at"] <= start and end <= edges[1]["actual_at"], (start, end, edges)
+    before = _state()
+    _edges, during = _one_window(finished_run["cell"], kind, _probe_at)
     assert during == seen, during
-    assert _ruleset() == before  # no rule left behind
+    assert _state() == before  # no rule left behind, normal mode, writes go through
     assert on("ams1", "systemctl", "is-active", "nazbench-smsc").stdout.strip() == "active"
     pid = on("ams1", "systemctl", "show", "-p", "MainPID", "--value", "nazbench-smsc").stdout
     assert "T" not in on("ams1", "ps", "-o", "stat=", "-p", pid.strip()).stdout  # not stopped
@@ -371,3 +457,55 @@ def test_each_fault_kind_is_seen_from_the_naz_host_and_leaves_nothing_behind(
     while _probe() != "answered" and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _probe() == "answered"
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "seen"),
+    [
+        ("throttle", {"throttle": {"fraction": 1}}, "throttled"),
+        ("slow", {"slow": {"delay_s": 3}}, "accepted slowly"),
+        ("silent", {}, "no answer"),
+        ("drop_resp", {"drop_resp": {"fraction": 1}}, "closed after submit"),
+        ("unbind", {}, "unbound"),
+    ],
+)
+def test_each_smsc_mode_is_seen_by_an_esme_on_the_naz_host(finished_run, kind, params, seen):
+    before = _state()
+    assert before[1] == {"name": "normal"}
+    edges, during = _one_window(
+        finished_run["cell"], kind, _probe_smpp, "-e", json.dumps({"params": params})
+    )
+    assert during == seen, during
+    mode = parse_mode({"name": kind, **params.get(kind, {})}).as_dict()
+    assert edges[0]["params"]["mode"] == edges[0]["params"]["mode_after"] == mode
+    assert edges[1]["params"]["mode_after"] == {"name": "normal"}
+    assert _state() == before
+    assert _probe_smpp()[2] == "accepted"  # normal again, from the naz host
+
+
+def test_redis_stall_blocks_writes_not_pings_and_leaves_nothing_behind(finished_run):
+    before = _state()
+    assert before[2] == "writes"
+    edges, during = _one_window(
+        finished_run["cell"], "stall", _probe_redis, "-e", "unit=redis-server.service",
+        "-e", "port=6379",
+    )  # fmt: skip
+    assert during == "ping only", during
+    assert edges[0]["params"]["pause_ms"] == 20_000 + 30_000  # the window and the margin
+    assert _state() == before
+
+
+def test_loss_drops_about_its_fraction_of_connects(finished_run):
+    before = _state()
+    _edges, lost = _one_window(
+        finished_run["cell"],
+        "loss",
+        _probe_loss,
+        "-e",
+        json.dumps({"params": {"loss": {"fraction": 0.3}}}),
+    )
+    # a connect fails when its SYN or the SYN-ACK is dropped: 1 - 0.7^2 = 0.51; 200 tries
+    # give a standard error of 0.035, so +-0.15 is more than four of them
+    assert 0.36 <= float(lost) <= 0.66, lost
+    assert _state() == before
+    assert float(_probe_loss()[2]) <= 0.05  # (almost) every connect goes through again

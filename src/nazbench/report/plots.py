@@ -102,7 +102,21 @@ def _gapped(pts: list[tuple[float, float]], t0: float) -> tuple[list[float], lis
 
 # The fault kind of a band (the chaos loop's services[].kinds) as its hatch; the seed's
 # stop is plain, so runs without kinds look as they always did.
-KIND_HATCH = {"kill": "xx", "pause": "..", "blackhole": "//", "reset": "\\\\", "half_open": "--"}
+KIND_HATCH = {
+    "kill": "xx",
+    "pause": "..",
+    "blackhole": "//",
+    "reset": "\\\\",
+    "half_open": "--",
+    "loss": "//..",
+    "stall": "\\\\..",  # Redis' CLIENT PAUSE
+    # the mock SMSC's modes (the unit runs, the port accepts)
+    "throttle": "++",
+    "slow": "oo",
+    "silent": "OO",
+    "drop_resp": "**",
+    "unbind": "||",
+}
 
 
 def shade_outages(ax, data: RunData, t0: float) -> list:

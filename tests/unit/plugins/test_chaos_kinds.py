@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import signal
+import subprocess
 from collections import Counter
 
+import pytest
 from ansible.module_utils.chaos_plan import build_plan, draw_kind, iter_outages
 from ansible.module_utils.chaos_runner import SignalTrap, StateFile, fault_commands
 from chaos_helpers import read_timeline
@@ -78,12 +82,13 @@ def test_a_pause_window_stops_and_continues_the_processes(paths, clock, fake_sys
     assert result["summary"]["services"]["smsc.service"]["outages"] >= 3
 
 
-def _sigterm_in_first_fault(config, clock, fake_systemctl):
-    """Run the loop and send it SIGTERM 0.3 s into its first fault window."""
+def _sigterm_in_first_fault(config, clock, fake_systemctl, make=make_runner):
+    """Run the loop (a runner from ``make``) and send it SIGTERM 0.3 s into its first
+    fault window."""
     first_stop = planned_edges(config)[0]
     clock.at(first_stop[0] + 0.3, lambda: os.kill(os.getpid(), signal.SIGTERM))
     with SignalTrap() as trap:
-        return make_runner(config, fake_systemctl, clock, stop_requested=trap).run()
+        return make(config, fake_systemctl, clock, stop_requested=trap).run()
 
 
 def test_sigterm_during_a_pause_continues_the_unit(paths, clock, fake_systemctl):
@@ -231,3 +236,40 @@ def test_a_failed_first_sigcont_is_retried_after_the_start(paths, clock, fake_sy
     result = make_runner(config, fake_systemctl, clock).run()
     assert not result["failed"], result["msg"]
     assert failing["n"] == 1 and fake_systemctl.paused == set()
+
+
+def test_loss_drops_each_way_with_its_fraction():
+    from ansible.module_utils.chaos_runner import nft_rules  # noqa: PLC0415
+
+    loss = nft_rules("loss", "smsc.service", 2775, NAZ[:1], {"fraction": 0.25})
+    draw = "numgen random mod 10000 < 2500 drop"
+    assert f"ip saddr {{ 10.89.154.11 }} tcp dport 2775 {draw}" in loss
+    assert f"ip daddr {{ 10.89.154.11 }} tcp sport 2775 {draw}" in loss
+    tiny = nft_rules("loss", "smsc.service", 2775, NAZ[:1], {"fraction": 0.00001})
+    assert "< 1 drop" in tiny  # the smallest fraction drops something, never nothing
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+def test_every_network_script_is_valid_nft_and_the_heal_removes_it():
+    """The scripts as nft itself reads them, in a network namespace of their own."""
+    from ansible.module_utils.chaos_runner import fault_commands  # noqa: PLC0415
+
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    for kind in ("blackhole", "reset", "half_open", "loss"):
+        params = {"fraction": 0.1} if kind == "loss" else None
+        (stop, _), = fault_commands(
+            "systemctl", kind, "stop", "smsc.service", nft=nft, port=2775, peers=NAZ,
+            mode=params,
+        )  # fmt: skip
+        heal = fault_commands("systemctl", kind, "start", "smsc.service", nft=nft)[0][0]
+        script = (
+            f"{shlex.join(stop)} && {nft} list ruleset && {shlex.join(heal)} && "
+            f"{shlex.join(heal)} && echo RULESET && {nft} list ruleset"
+        )
+        done = subprocess.run(
+            ["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, (kind, done.stderr)
+        applied, after = done.stdout.split("RULESET")
+        assert "nazbench_chaos_smsc" in applied and "2775" in applied, applied
+        assert after.strip() == "", after  # healed twice: nothing left, no error

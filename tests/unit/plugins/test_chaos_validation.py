@@ -38,6 +38,9 @@ def base(tmp_path):
     }
 
 
+CTL = "/run/nazbench-smsc/control.sock"
+
+
 def svc(**over):
     entry = {"unit": "smsc.service", "run_min": "1s", "run_max": "2s", "stop_min": 1, "stop_max": 2}
     entry.update(over)
@@ -128,6 +131,66 @@ BAD = [
      "services[0].port"),
     ("port-too-big", {"services": svc(kinds="reset", port=70000), "peers": ["10.0.0.2"]},
      "services[0].port"),
+    # the SMSC kinds: their control socket and their parameters
+    ("smsc-kind-no-control", {"services": svc(kinds="throttle")}, "services[0].control"),
+    ("control-relative", {"services": svc(kinds="silent", control="run/smsc.sock")},
+     "services[0].control"),
+    ("control-too-long", {"services": svc(kinds="silent", control="/" + "s" * 120)},
+     "services[0].control"),
+    ("control-empty", {"services": svc(kinds="unbind", control="")},
+     "services[0].control"),
+    ("loss-fraction-one", {"services": svc(kinds="loss", port=2775,
+                                           params={"loss": {"fraction": 1}}),
+                           "peers": ["10.0.0.2"]}, "services[0].params.loss"),
+    ("loss-without-port", {"services": svc(kinds="loss"), "peers": ["10.0.0.2"]},
+     "services[0].kinds"),
+    ("params-not-a-dict", {"services": svc(kinds="throttle", control=CTL, params="0.5")},
+     "services[0].params"),
+    ("params-of-an-unknown-kind", {"services": svc(kinds="throttle", control=CTL,
+                                                   params={"throttel": {"fraction": 0.5}})},
+     "services[0].params"),
+    ("params-of-a-kind-not-drawn", {"services": svc(kinds="throttle", control=CTL,
+                                                    params={"slow": {"delay_s": 2}})},
+     "services[0].params"),
+    ("params-of-a-process-kind", {"services": svc(kinds="stop,throttle", control=CTL,
+                                                  params={"stop": {"fraction": 1}})},
+     "services[0].params"),
+    ("params-kind-not-a-dict", {"services": svc(kinds="throttle", control=CTL,
+                                                 params={"throttle": 0.5})},
+     "services[0].params.throttle"),
+    ("params-unknown-parameter", {"services": svc(kinds="slow", control=CTL,
+                                                  params={"slow": {"delay": 2}})},
+     "services[0].params.slow"),
+    ("params-parameter-of-another-mode", {"services": svc(kinds="silent", control=CTL,
+                                                          params={"silent": {"fraction": 1}})},
+     "services[0].params.silent"),
+    ("throttle-fraction-zero", {"services": svc(kinds="throttle", control=CTL,
+                                                params={"throttle": {"fraction": 0}})},
+     "services[0].params.throttle"),
+    ("throttle-fraction-above-one", {"services": svc(kinds="throttle", control=CTL,
+                                                     params={"throttle": {"fraction": 1.5}})},
+     "services[0].params.throttle"),
+    ("drop-resp-fraction-negative", {"services": svc(kinds="drop_resp", control=CTL,
+                                                     params={"drop_resp": {"fraction": -0.1}})},
+     "services[0].params.drop_resp"),
+    ("drop-resp-fraction-text", {"services": svc(kinds="drop_resp", control=CTL,
+                                                 params={"drop_resp": {"fraction": "half"}})},
+     "services[0].params.drop_resp"),
+    ("slow-delay-zero", {"services": svc(kinds="slow", control=CTL,
+                                         params={"slow": {"delay_s": 0}})},
+     "services[0].params.slow"),
+    ("slow-delay-above-a-minute", {"services": svc(kinds="slow", control=CTL,
+                                                   params={"slow": {"delay_s": 61}})},
+     "services[0].params.slow"),
+    ("slow-delay-bool", {"services": svc(kinds="slow", control=CTL,
+                                         params={"slow": {"delay_s": True}})},
+     "services[0].params.slow"),
+    ("slow-delay-nan", {"services": svc(kinds="slow", control=CTL,
+                                        params={"slow": {"delay_s": float("nan")}})},
+     "services[0].params.slow"),
+    ("params-name-smuggled", {"services": svc(kinds="slow", control=CTL,
+                                              params={"slow": {"name": "normal"}})},
+     "services[0].params.slow"),
 ]  # fmt: skip
 
 

@@ -139,3 +139,93 @@ def test_the_nemesis_profile_plans_every_kind_twice():
     for unit, ws in windows.items():
         got = {w["kind"] for w in ws if w["state"] == "stop"}
         assert got & {"stop", "kill", "pause"} and got & {"blackhole", "reset", "half_open"}, unit
+
+
+def test_the_smsc_kinds_go_to_the_smsc_only():
+    run, windows, errors = plan(
+        run_id="s-1",
+        chaos_smsc_kinds="throttle=1,drop_resp=1,stop=1",
+        chaos_params={"throttle": {"fraction": 0.5}},
+        chaos_duration="30m",
+    )
+    assert errors == []
+    assert run["chaos_kinds"] == {"stop": 1.0}
+    assert run["chaos_smsc_kinds"] == {"stop": 1.0, "throttle": 1.0, "drop_resp": 1.0}
+    assert run["chaos_params"] == {
+        "nazbench-smsc.service": {
+            "throttle": {"name": "throttle", "fraction": 0.5},
+            "drop_resp": {"name": "drop_resp", "fraction": 1.0},
+        },
+        "redis-server.service": {},
+    }
+    smsc = {w["kind"] for w in windows["nazbench-smsc.service"] if w["state"] == "stop"}
+    redis = {w["kind"] for w in windows["redis-server.service"] if w["state"] == "stop"}
+    assert smsc == {"stop", "throttle", "drop_resp"} and redis == {"stop"}
+    # without chaos_smsc_kinds the SMSC takes chaos_kinds, as before
+    plain, _, errors = plan(run_id="s-1", chaos_kinds="stop,pause")
+    assert errors == [] and plain["chaos_smsc_kinds"] == plain["chaos_kinds"]
+    assert plain["chaos_params"] == {"nazbench-smsc.service": {}, "redis-server.service": {}}
+    assert plain["chaos_redis_kinds"] == plain["chaos_kinds"]
+    # Redis' own kinds: stall is Redis' only
+    stall, windows, errors = plan(run_id="s-1", chaos_redis_kinds="stall,loss")
+    assert errors == [] and stall["chaos_redis_kinds"] == {"loss": 1.0, "stall": 1.0}
+    assert stall["chaos_smsc_kinds"] == {"stop": 1.0}
+    assert {w["kind"] for w in windows["redis-server.service"] if w["state"] == "stop"} == {
+        "loss",
+        "stall",
+    }
+    # loss (a kind of both) takes its parameters from chaos_params, for each service
+    loss, _, errors = plan(
+        run_id="s-1", chaos_kinds="stop,loss", chaos_params={"loss": {"fraction": 0.2}}
+    )
+    assert errors == []
+    assert loss["chaos_params"] == {
+        "nazbench-smsc.service": {"loss": {"fraction": 0.2}},
+        "redis-server.service": {"loss": {"fraction": 0.2}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("over", "named"),
+    [
+        # one service's kinds in the kinds of both are refused, naming where they go
+        ({"chaos_kinds": "stop,throttle"}, "chaos_kinds"),
+        ({"chaos_kinds": "stop,stall"}, "chaos_kinds"),
+        ({"chaos_smsc_kinds": "stall"}, "chaos_smsc_kinds"),
+        ({"chaos_redis_kinds": "drop_resp"}, "chaos_redis_kinds"),
+        ({"chaos_redis_kinds": "quake"}, "chaos_redis_kinds"),
+        ({"chaos_redis_kinds": "loss", "chaos_params": {"loss": {"fraction": 1}}},
+         "chaos_params.loss"),
+        ({"chaos_smsc_kinds": "throttle", "chaos_params": {"throttle": {"fraction": 2}}},
+         "chaos_params.throttle"),
+        ({"chaos_smsc_kinds": "slow", "chaos_params": {"throttle": {}}}, "chaos_params"),
+        ({"chaos_smsc_kinds": "stop", "chaos_params": {"throttle": {}}}, "chaos_params"),
+        ({"chaos_kinds": "loss", "chaos_params": {"loss": {"fraction": 0}}},
+         "chaos_params.loss"),
+        ({"chaos_kinds": "loss", "chaos_params": "fraction=0.1"}, "chaos_params"),
+        ({"chaos_smsc_kinds": "quake"}, "chaos_smsc_kinds"),
+    ],
+)  # fmt: skip
+def test_bad_smsc_kinds_are_refused_naming_the_variable(over, named):
+    run, _, errors = plan(run_id="s-2", **over)
+    assert run is None
+    assert any(e.startswith(named) for e in errors), errors
+
+
+def test_the_nemesis_smsc_profile_plans_every_kind_of_each_peer_twice():
+    profile = yaml.safe_load((ROOT / "playbooks/profiles/nemesis-smsc.yml").read_text())
+    run, windows, errors = plan(run_id="nem-2", **profile)
+    assert errors == [], errors
+    wanted = {
+        "nazbench-smsc.service": ("throttle", "slow", "silent", "drop_resp", "unbind"),
+        "redis-server.service": ("stall", "loss"),
+    }
+    for unit, kinds in wanted.items():
+        drawn = [w["kind"] for w in windows[unit] if w["state"] == "stop"]
+        assert all(drawn.count(k) >= 2 for k in kinds), (unit, drawn)
+        # every window ends inside the loop, so each fault is undone by the plan itself
+        assert all(w["end_s"] <= run["chaos_duration_s"] for w in windows[unit])
+    smsc = run["chaos_params"]["nazbench-smsc.service"]
+    assert smsc["throttle"] == {"name": "throttle", "fraction": 0.5}
+    assert smsc["slow"] == {"name": "slow", "delay_s": 10.0}
+    assert run["chaos_params"]["redis-server.service"] == {"loss": {"fraction": 0.2}}

@@ -7,6 +7,7 @@ from pathlib import Path
 from nazbench.report import plots, render
 from nazbench.report.data import load
 from nazbench.report.summary import build_summary
+from nazbench.smsc.modes import FAULT_MODES
 
 from .conftest import REDIS, SMSC, T0, accept, edge, write_run
 
@@ -88,3 +89,4 @@ def test_the_plots_hatch_each_kind_and_name_it_in_the_legend(tmp_path: Path) -> 
     labels = ax.get_legend_handles_labels()[1]
     assert {"SMSC pause", "SMSC down", "Redis down"} <= set(labels), labels
     assert len(set(plots.KIND_HATCH.values())) == len(plots.KIND_HATCH)  # one pattern each
+    assert set(FAULT_MODES) <= set(plots.KIND_HATCH)  # the SMSC kinds too
