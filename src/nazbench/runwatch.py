@@ -68,7 +68,7 @@ def chaos_state(run_dir: Path, now: float, alive=pid_alive) -> dict[str, Any]:
     state = (
         tl.state(now)
         if tl is not None
-        else {"down": [], "next_edge": None, "ended": False, "end": None}
+        else {"down": [], "faults": {}, "next_edge": None, "ended": False, "end": None}
     )
     plans = tl.last_run().plans() if tl is not None else []
     result: dict[str, Any] = {**state, "failed": None}
@@ -141,7 +141,7 @@ def look(
     out["over"], out["why"], out["failed"] = False, None, None
     if params.get("chaos_enabled"):
         chaos = chaos_state(run_dir, now, alive)
-        out["chaos"] = {k: chaos[k] for k in ("down", "next_edge", "ended")}
+        out["chaos"] = {k: chaos.get(k) for k in ("down", "faults", "next_edge", "ended")}
         out["chaos"]["end_reason"] = (chaos["end"] or {}).get("reason")
         out["failed"] = chaos["failed"]
         if chaos["ended"]:
@@ -175,7 +175,12 @@ def line(out: dict[str, Any]) -> str:
     text = f"{got}/{out['expect']} delivered, queue {queue}, {out['elapsed_s']:.0f} s in"
     chaos = out.get("chaos")
     if chaos is not None:
-        down = ", ".join(SHORT_NAMES.get(u, u) for u in chaos["down"]) or "nothing"
+        faults = chaos.get("faults") or dict.fromkeys(chaos["down"], "stop")
+        down = ", ".join(
+            SHORT_NAMES.get(u, u) + ("" if kind == "stop" else f" ({kind})")
+            for u, kind in faults.items()
+        )
+        down = down or "nothing"
         text += f", down: {down}"
         nxt = chaos["next_edge"]
         if nxt:

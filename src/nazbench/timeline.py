@@ -193,20 +193,27 @@ class Timeline:
     def state(self, now: float) -> dict:
         """What the last run of this timeline says at ``now``.
 
-        ``down``: services with an open outage; ``next_edge``: the next planned edge
+        ``down``: services with an open outage; ``faults``: service -> the kind of its
+        open outage; ``next_edge``: the next planned edge
         after ``now`` that was neither skipped nor is past the end
         (``{"service", "edge", "window", "at", "in_s"}``) or None; ``ended`` and ``end``:
         whether the run wrote its end record, and that record.
         """
         run = self.last_run()
-        down = sorted({o["service"] for o in run.outages() if o["open"]})
+        faults = {o["service"]: o["kind"] for o in run.outages() if o["open"]}
         ends = run.ends()
         end = ends[-1] if ends else None
         plans = run.plans()
         next_edge = None
         if plans and end is None:
             next_edge = _next_edge(plans[-1], run.skips(), now)
-        return {"down": down, "next_edge": next_edge, "ended": end is not None, "end": end}
+        return {
+            "down": sorted(faults),
+            "faults": dict(sorted(faults.items())),
+            "next_edge": next_edge,
+            "ended": end is not None,
+            "end": end,
+        }
 
 
 def _open_outage(host, stop: dict, plan: dict | None) -> dict:

@@ -342,8 +342,12 @@ def _redis_writes() -> str:
 REDIS_PROBE = """
 import time
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 password = open("/etc/nazbench/naz-redis.password").read().strip()
-r = redis.Redis(host="%s", password=password, socket_timeout=3)
+# no retries: redis-py 8 retries a timed-out command 3 times by default, so a paused write
+# would wait for the pause's end instead of timing out
+r = redis.Redis(host="%s", password=password, socket_timeout=3, retry=Retry(NoBackoff(), 0))
 t0 = time.time()
 pong = r.ping()
 try:

@@ -87,7 +87,25 @@ def test_running_loop_is_not_over_and_shows_what_is_down(run_dir, ledger):
     )
     out = look(run_dir, ledger, T0 + 20)
     assert (out["over"], out["failed"], out["unique"]) == (False, None, 1)
-    assert out["line"].startswith("1/3 delivered, queue ?, 20 s in, down: smsc")
+    assert out["line"] == "1/3 delivered, queue ?, 20 s in, down: smsc"  # the seed's stop
+
+
+def test_the_watch_names_a_faults_kind(run_dir, ledger):
+    job(run_dir, {"started": 1, "finished": 0})
+    edge = {"record": "edge", "edge": "stop", "cause": "plan", "outcome": "ok", "window": 0,
+            "planned_at": T0 + 10, "actual_at": T0 + 10}  # fmt: skip
+    timeline(
+        run_dir,
+        PLAN,
+        {**edge, "service": "nazbench-smsc.service", "kind": "drop_resp"},
+        {**edge, "service": "redis-server.service", "kind": "stop"},
+    )
+    out = look(run_dir, ledger, T0 + 20)
+    assert out["line"].endswith("down: smsc (drop_resp), redis"), out["line"]
+    assert out["chaos"]["faults"] == {
+        "nazbench-smsc.service": "drop_resp",
+        "redis-server.service": "stop",
+    }
 
 
 def test_a_loop_that_died_without_an_end_record_fails_the_watch(run_dir, ledger):

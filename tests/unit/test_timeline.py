@@ -148,6 +148,7 @@ def test_state_down_next_edge_and_end():
     got = Timeline.from_records([plan(), edge("smsc", "stop", T0 + 60.2)])
     assert got.state(T0 + 70) == {
         "down": ["smsc"],
+        "faults": {"smsc": "stop"},  # a timeline from before fault kinds: the seed's stop
         "next_edge": {"service": "smsc", "edge": "start", "window": 0, "at": T0 + 90, "in_s": 20.0},
         "ended": False,
         "end": None,
@@ -169,7 +170,13 @@ def test_state_down_next_edge_and_end():
     }
     end = {"record": "end", "reason": "duration"}
     got.add_records([end])
-    assert got.state(T0 + 95) == {"down": [], "next_edge": None, "ended": True, "end": end}
+    assert got.state(T0 + 95) == {
+        "down": [],
+        "faults": {},
+        "next_edge": None,
+        "ended": True,
+        "end": end,
+    }
 
 
 def test_state_reads_only_the_last_run():
