@@ -135,7 +135,7 @@ options:
       control:
         description:
           - Absolute path of the mock SMSC's control socket (the smsc role's
-            C(smsc_control_socket)). Required with the SMSC kinds, refused without them.
+            C(smsc_control_socket)). Required with the SMSC kinds, unused without them.
         type: path
       params:
         description:

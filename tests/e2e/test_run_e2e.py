@@ -477,8 +477,9 @@ def test_each_smsc_mode_is_seen_by_an_esme_on_the_naz_host(finished_run, kind, p
     before = _state()
     assert before[1] == {"name": "normal"}
     edges, during = _one_window(
-        finished_run["cell"], kind, _probe_smpp, "-e", json.dumps({"params": params})
-    )
+        finished_run["cell"], kind, _probe_smpp, "-e", json.dumps({"params": params}),
+        "-e", "window_s=14",  # the probe takes 7 s at most
+    )  # fmt: skip
     assert during == seen, during
     mode = parse_mode({"name": kind, **params.get(kind, {})}).as_dict()
     assert edges[0]["params"]["mode"] == edges[0]["params"]["mode_after"] == mode
@@ -492,10 +493,10 @@ def test_redis_stall_blocks_writes_not_pings_and_leaves_nothing_behind(finished_
     assert before[2] == "writes"
     edges, during = _one_window(
         finished_run["cell"], "stall", _probe_redis, "-e", "unit=redis-server.service",
-        "-e", "port=6379",
+        "-e", "port=6379", "-e", "window_s=14",
     )  # fmt: skip
     assert during == "ping only", during
-    assert edges[0]["params"]["pause_ms"] == 20_000 + 30_000  # the window and the margin
+    assert edges[0]["params"]["pause_ms"] == 14_000 + 30_000  # the window and the margin
     assert _state() == before
 
 
@@ -507,9 +508,48 @@ def test_loss_drops_about_its_fraction_of_connects(finished_run):
         _probe_loss,
         "-e",
         json.dumps({"params": {"loss": {"fraction": 0.3}}}),
+        "-e",
+        "window_s=14",  # the probe takes about 5 s
     )
     # a connect fails when its SYN or the SYN-ACK is dropped: 1 - 0.7^2 = 0.51; 200 tries
     # give a standard error of 0.035, so +-0.15 is more than four of them
     assert 0.36 <= float(lost) <= 0.66, lost
     assert _state() == before
     assert float(_probe_loss()[2]) <= 0.05  # (almost) every connect goes through again
+
+
+STATE_FILE = "/var/lib/nazbench/chaos_loop.state.json"
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "faulted"),
+    [
+        ("blackhole", [], lambda st: "nazbench_chaos_nazbench_smsc" in st[0]),
+        ("silent", [], lambda st: st[1] == {"name": "silent"}),
+        ("stall", ["-e", "unit=redis-server.service", "-e", "port=6379"],
+         lambda st: st[2] == "ping only"),
+    ],
+)  # fmt: skip
+def test_a_loop_killed_mid_fault_is_healed_by_heal_only(finished_run, kind, extra, faulted):
+    cell = finished_run["cell"]
+    before = _state()
+    timeline = f"/var/lib/nazbench/runs/e2e-kinds/{kind}.jsonl"
+    on("ams1", "rm", "-f", timeline)
+    with (cell["artifacts"] / f"kill9-{kind}.log").open("w") as out:
+        proc = playbook(cell, "../tests/e2e/fault_kind.yml", "-e", f"kind={kind}",
+                        "-e", f"peer={NAZ_IP}", "-e", "window_s=60", *extra,
+                        background=out)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while '"edge": "stop"' not in on("ams1", "cat", timeline, check=False).stdout:
+            assert time.monotonic() < deadline, "the fault never began"
+            time.sleep(0.2)
+        on("ams1", "pkill", "-KILL", "-f", "AnsiballZ_chaos_loop")
+        assert proc.wait(timeout=120) != 0  # the module died: no heal of its own
+    during = _state()
+    assert faulted(during), during  # the fault outlived the loop
+    state = json.loads(on("ams1", "cat", STATE_FILE).stdout)
+    unit = "redis-server.service" if kind == "stall" else "nazbench-smsc.service"
+    assert state["kinds"] == {unit: kind}
+    playbook(cell, "../tests/e2e/heal_only.yml")
+    assert _state() == before  # ruleset, mode and Redis' writes as before the fault
+    assert on("ams1", "test", "-e", STATE_FILE, check=False).returncode != 0
