@@ -468,7 +468,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio = raw_rate / naz_rate
         verdict = "OK" if ratio >= 100 else "BELOW GOAL"
         burst = best_window(hook.resp_times) if naz_elapsed >= 1.0 else 0
-        print(f"\nratio SMSC capacity / naz peak rate = {ratio:,.1f}x  (goal >= 100x: {verdict})")
+        print(
+            f"\nratio SMSC capacity / naz peak rate (its rate over {args.naz_count} messages) "
+            f"= {ratio:,.1f}x  (goal >= 100x: {verdict})"
+        )
         if burst:
             # not the goal's figure: a burst naz cannot hold (see best_window)
             print(

@@ -376,7 +376,11 @@ def _kind_params(kind, given):
     """The filled-in parameters of one kind: an SMSC kind's mode, another kind's dict."""
     if kind in SMSC_KINDS:
         return parse_mode({**given, "name": kind}).as_dict()
-    return parse_parameters(kind, given, KIND_PARAMETERS[kind])
+    params = parse_parameters(kind, given, KIND_PARAMETERS[kind])
+    if kind == "loss" and params["fraction"] * LOSS_SCALE < 1:
+        raise ValueError(f"loss: fraction must be at least {1 / LOSS_SCALE:g} (nft draws "
+                         f"from {LOSS_SCALE}), got {params['fraction']!r}")  # fmt: skip
+    return params
 
 
 def _service_modes(raw, prefix, unit, kinds, errors):

@@ -60,6 +60,9 @@ STDERR_LIMIT = 2000
 ACCESS_KINDS = (*SMSC_KINDS, *REDIS_KINDS)
 # How long an SMSC heal waits for the control socket of a unit it just started.
 CONTROL_WAIT_S = 15.0
+# How long a fault's start waits for a unit that is just (re)starting (the end of a stop
+# window or a Restart= right before it); the wait shows as the edge's took_s.
+STOP_EDGE_WAIT_S = 5.0
 # One answer of the control socket: a line of JSON, far below this.
 CONTROL_MAX_ANSWER = 65536
 ACTIVE_STATES = ("active", "activating", "reloading")
@@ -578,7 +581,8 @@ class ChaosRunner:
             return []
         self.stopped = list(leftover)
         self.kinds = {u: data.get("kinds", {}).get(u, "stop") for u in leftover}
-        self.access.update(data.get("access", {}))
+        configured = dict(self.access)
+        self.access.update(data.get("access", {}))  # how the earlier loop reached them
         healed = []
         for unit in leftover:
             record = self._edge(unit, "start", "leftover", None, None, kind=self.kinds[unit])
@@ -588,6 +592,10 @@ class ChaosRunner:
             if record["outcome"] == "ok":
                 healed.append(unit)
                 self._mark_started(unit)
+                # this loop's own windows use this loop's options
+                self.access.pop(unit, None)
+                if unit in configured:
+                    self.access[unit] = configured[unit]
         return healed
 
     def _preflight(self):
@@ -608,6 +616,18 @@ class ChaosRunner:
                 )
             if spec.control:
                 self._preflight_control(spec)
+            if dict(spec.kinds).get("stall"):
+                self._preflight_redis(spec)
+
+    def _preflight_redis(self, spec):
+        """Redis answers PING on the stall's port with the stall's password: a wrong port
+        or password file must fail here, not at a window's edge (nor its heal)."""
+        rc, out, err = self.redis(RedisCall(spec.port, spec.auth_file, ("PING",)))
+        if rc != 0 or out != "PONG":
+            raise ChaosError(
+                f"services: {spec.unit}'s stall cannot reach Redis on {self.hostname}: "
+                f"{(err or repr(out)).strip()[:300]}"
+            )
 
     def _preflight_control(self, spec):
         """The SMSC's control socket answers, and the SMSC is in its normal mode."""
@@ -762,7 +782,8 @@ class ChaosRunner:
         self._write(record)
         if record["outcome"] != "ok":
             raise ChaosError(
-                f"systemctl {edge} {unit} failed (rc={record['rc']}): {record['stderr'][:300]}"
+                f"the {edge} edge of {unit}'s {outage.kind} fault failed (rc={record['rc']}): "
+                f"{record['stderr'][:300]}"
             )
 
     def _heal_all(self) -> list[str]:
@@ -1188,7 +1209,7 @@ def _stall_ms(window_ms) -> int:
 def _redis_commands(systemctl, kind, edge, unit, *, port, auth_file, window_ms):
     if edge == "stop":
         pause = ("CLIENT", "PAUSE", str(_stall_ms(window_ms)), "WRITE")
-        return [(RedisCall(port, auth_file, pause), True)]
+        return [(RedisCall(port, auth_file, pause, STOP_EDGE_WAIT_S), True)]
     unpause = ("CLIENT", "UNPAUSE")
     return [
         (RedisCall(port, auth_file, unpause), False),
@@ -1203,7 +1224,7 @@ def _smsc_commands(systemctl, kind, edge, unit, *, control, mode):
     if edge == "stop":
         if mode is None:
             raise ChaosError(f"{unit}: no mode for its {kind} fault")
-        return [(set_mode(control, mode), True)]
+        return [(set_mode(control, mode, STOP_EDGE_WAIT_S), True)]
     normal = NORMAL.as_dict()
     return [
         (set_mode(control, normal), False),

@@ -100,8 +100,9 @@ options:
             O(services[].control) for the window (the unit and the network are not
             touched) - V(throttle) answers a fraction of submit_sm ESME_RTHROTTLED,
             V(slow) delays every answer, V(silent) reads and answers nothing, V(drop_resp)
-            accepts and records a fraction of submit_sm and closes the session before
-            their submit_sm_resp (the duplicate-maker), V(unbind) sends an unbind to every
+            accepts and records a submit_sm (drawn with C(fraction)) and closes its session
+            before its submit_sm_resp, the rest of that read neither answered nor recorded
+            (the duplicate-maker), V(unbind) sends an unbind to every
             bound session and every session that binds. Parameters in
             O(services[].params). The window's end sets the mode back to normal (which need
             not succeed, the unit may be gone), runs C(systemctl start), and sets normal

@@ -166,6 +166,9 @@ run:
     chaos_services_run: [150.0, 210.0]
     chaos_services_stop: [20.0, 40.0]
     chaos_kinds: {stop: 1.0}
+    chaos_smsc_kinds: {stop: 1.0}
+    chaos_redis_kinds: {stop: 1.0}
+    chaos_params_by_service: {nazbench-smsc.service: {}, redis-server.service: {}}
     chaos_duration: "14m"
     chaos_duration_s: 840.0
     chaos_stop_grace_s: 60.0
@@ -284,6 +287,25 @@ def _bool(name, value, errors):
     return None
 
 
+def _split_params(services: list[dict], kind_params, errors: list[str]) -> None:
+    """Give each service the chaos_params of its own kinds."""
+    if kind_params is not None and not isinstance(kind_params, dict):
+        errors.append(f"chaos_params: must be a dict kind: {{parameter: value}}, got "
+                      f"{kind_params!r:.100}")  # fmt: skip
+        return
+    if not kind_params:
+        return
+    drawn = {s["unit"]: {k for k, _w in _kinds_or_none(s["kinds"])} for s in services}
+    for service in services:
+        service["params"] = {k: v for k, v in kind_params.items() if k in drawn[service["unit"]]}
+    unused = [k for k in kind_params if not any(k in d for d in drawn.values())]
+    if unused:
+        errors.append(
+            f"chaos_params: {', '.join(map(str, unused))[:200]} is not among the kinds "
+            "of any service (chaos_kinds, chaos_smsc_kinds, chaos_redis_kinds)"
+        )
+
+
 def _fault_services(params: dict, windows: dict, errors: list[str]):
     """The chaos loop's services entries with their kinds and parameters: chaos_kinds for
     each, chaos_smsc_kinds for the SMSC, each one's part of chaos_params. Returns
@@ -292,6 +314,10 @@ def _fault_services(params: dict, windows: dict, errors: list[str]):
     smsc_kinds, kind_params = params.get("chaos_smsc_kinds"), params.get("chaos_params")
     redis_kinds = params.get("chaos_redis_kinds")
     services = [dict(unit=unit, **windows) for unit in params.get("services") or []]
+    try:  # checked even where every service has kinds of its own
+        parse_kinds(params.get("chaos_kinds"), "stop")
+    except ValueError as exc:
+        errors.append(f"chaos_kinds: {exc}")
     common = [
         k for k, _w in _kinds_or_none(params.get("chaos_kinds")) if k in (*SMSC_KINDS, "stall")
     ]
@@ -315,21 +341,7 @@ def _fault_services(params: dict, windows: dict, errors: list[str]):
         wrong = [k for k, _w in given if k in foreign]
         if wrong:
             errors.append(f"{name}: {', '.join(wrong)} is not a kind of {unit}")
-    if kind_params is not None and not isinstance(kind_params, dict):
-        errors.append(f"chaos_params: must be a dict kind: {{parameter: value}}, got "
-                      f"{kind_params!r:.100}")  # fmt: skip
-    elif kind_params:
-        drawn = {s["unit"]: {k for k, _w in _kinds_or_none(s["kinds"])} for s in services}
-        for service in services:
-            service["params"] = {
-                k: v for k, v in kind_params.items() if k in drawn[service["unit"]]
-            }
-        unused = [k for k in kind_params if not any(k in d for d in drawn.values())]
-        if unused:
-            errors.append(
-                f"chaos_params: {', '.join(map(str, unused))[:200]} is not among the kinds "
-                "of any service (chaos_kinds, chaos_smsc_kinds)"
-            )
+    _split_params(services, kind_params, errors)
     own = {SMSC_UNIT: "chaos_smsc_kinds"} if _given(smsc_kinds) else {}
     if _given(redis_kinds):
         own[REDIS_UNIT] = "chaos_redis_kinds"
@@ -418,7 +430,8 @@ def plan_run(params: dict, now: float | None = None) -> tuple[dict | None, dict,
         "chaos_redis_kinds": next(
             (dict(s.kinds) for s in config.services if s.unit == REDIS_UNIT), None
         ),
-        "chaos_params": {s.unit: s.params for s in config.services},
+        # chaos_params as each service took it (filled in), by unit
+        "chaos_params_by_service": {s.unit: s.params for s in config.services},
         "chaos_duration": str(params.get("chaos_duration")),
         "chaos_duration_s": config.duration_ms / 1000,
         "chaos_stop_grace_s": config.stop_grace_ms / 1000,

@@ -322,9 +322,15 @@ def _ruleset() -> str:
 
 
 def _mode() -> dict:
-    """The SMSC's mode, asked through its control socket."""
-    out = on("ams1", "/opt/nazbench/venv/bin/python", "-c", MODE)
-    return json.loads(out.stdout)["mode"]
+    """The SMSC's mode, asked through its control socket (a restarted SMSC opens it a
+    moment after its unit is active)."""
+    deadline = time.monotonic() + 30
+    while True:
+        out = on("ams1", "/opt/nazbench/venv/bin/python", "-c", MODE, check=False)
+        if out.returncode == 0 or time.monotonic() > deadline:
+            assert out.returncode == 0, out.stderr[-500:]
+            return json.loads(out.stdout)["mode"]
+        time.sleep(0.5)
 
 
 MODE = """
@@ -453,14 +459,14 @@ def test_each_fault_kind_is_seen_from_the_naz_host_and_leaves_nothing_behind(
     before = _state()
     _edges, during = _one_window(finished_run["cell"], kind, _probe_at)
     assert during == seen, during
-    assert _state() == before  # no rule left behind, normal mode, writes go through
-    assert on("ams1", "systemctl", "is-active", "nazbench-smsc").stdout.strip() == "active"
-    pid = on("ams1", "systemctl", "show", "-p", "MainPID", "--value", "nazbench-smsc").stdout
-    assert "T" not in on("ams1", "ps", "-o", "stat=", "-p", pid.strip()).stdout  # not stopped
     deadline = time.monotonic() + 30  # a killed SMSC takes a moment to listen again
     while _probe() != "answered" and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _probe() == "answered"
+    assert _state() == before  # no rule left behind, normal mode, writes go through
+    assert on("ams1", "systemctl", "is-active", "nazbench-smsc").stdout.strip() == "active"
+    pid = on("ams1", "systemctl", "show", "-p", "MainPID", "--value", "nazbench-smsc").stdout
+    assert "T" not in on("ams1", "ps", "-o", "stat=", "-p", pid.strip()).stdout  # not stopped
 
 
 @pytest.mark.parametrize(

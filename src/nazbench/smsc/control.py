@@ -57,6 +57,7 @@ class ModeHolder(Protocol):
     """What the channel drives (:class:`nazbench.smsc.server.Smsc`)."""
 
     mode: Mode
+    stopping: bool  # shutting down: its mode is normal from now on, for good
 
     def set_mode(self, mode: Mode) -> Mode:
         """Put ``mode`` in force; return the mode it replaced."""
@@ -113,6 +114,8 @@ def _handle(holder: ModeHolder, line: bytes) -> dict[str, Any]:
         if "mode" not in obj:
             raise ValueError('op set needs "mode", e.g. {"name": "normal"}')
         mode = parse_mode(obj["mode"])
+        if holder.stopping:  # a stop answers and unbinds as always: no mode after it
+            raise ValueError("the SMSC is stopping; its mode stays normal")
         previous = holder.set_mode(mode)
         return {"ok": True, "mode": holder.mode.as_dict(), "previous": previous.as_dict()}
     raise ValueError(f"unknown op {op!r:.60} (known: get, set)")

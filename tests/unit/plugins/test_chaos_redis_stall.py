@@ -13,6 +13,7 @@ import redis
 from ansible.module_utils.chaos_plan import STALL_SLACK_MS
 from ansible.module_utils.chaos_runner import (
     CONTROL_WAIT_S,
+    STOP_EDGE_WAIT_S,
     RedisCall,
     StateFile,
     fault_commands,
@@ -32,11 +33,16 @@ class FakeRedis:
         self.systemctl, self.unit = systemctl, unit
         self.paused_ms: int | None = None
         self.calls: list[RedisCall] = []
+        self.password_ok = True
 
     def __call__(self, call: RedisCall):
         self.calls.append(call)
         if not self.systemctl.active.get(self.unit):
             return 1, "", f"redis 127.0.0.1:{call.port}: Connection refused"
+        if not self.password_ok:
+            return 1, "", f"redis 127.0.0.1:{call.port}: AUTH refused (the password in x)"
+        if call.command == ("PING",):
+            return 0, "PONG", ""
         if call.command[:2] == ("CLIENT", "PAUSE"):
             self.paused_ms = int(call.command[2])
         elif call.command == ("CLIENT", "UNPAUSE"):
@@ -59,7 +65,7 @@ def test_fault_commands_of_a_stall():
         SYSTEMCTL, "stall", "stop", "redis.service", port=6379, auth_file=AUTH, window_ms=2500
     )
     pause = ("CLIENT", "PAUSE", str(2500 + STALL_SLACK_MS), "WRITE")
-    assert stop == [(RedisCall(6379, AUTH, pause), True)]
+    assert stop == [(RedisCall(6379, AUTH, pause, STOP_EDGE_WAIT_S), True)]
     start = fault_commands(SYSTEMCTL, "stall", "start", "redis.service", port=6379, auth_file=AUTH)
     unpause = ("CLIENT", "UNPAUSE")
     assert start == [
@@ -75,7 +81,7 @@ def test_each_stall_window_pauses_redis_and_its_end_unpauses(paths, clock, fake_
     seen = []
 
     def spy(call):
-        if call.command[1] == "PAUSE":  # the state file names the stall before it begins
+        if call.command[:2] == ("CLIENT", "PAUSE"):  # the state file names it before it begins
             seen.append(StateFile(config.state_path).load())
         return fake(call)
 
@@ -87,7 +93,8 @@ def test_each_stall_window_pauses_redis_and_its_end_unpauses(paths, clock, fake_
     for stop in stops:
         assert stop["params"]["port"] == 6379
         assert stop["params"]["pause_ms"] > STALL_SLACK_MS  # the window and the margin
-    assert [c.command[1] for c in fake.calls] == ["PAUSE", "UNPAUSE", "UNPAUSE"] * len(stops)
+    assert [c.command for c in fake.calls[:1]] == [("PING",)]  # the preflight
+    assert [c.command[1] for c in fake.calls[1:]] == ["PAUSE", "UNPAUSE", "UNPAUSE"] * len(stops)
     assert fake.paused_ms is None
     assert seen[0]["kinds"]["redis.service"] == "stall"
     assert seen[0]["access"] == {"redis.service": {"port": 6379, "auth_file": AUTH}}
@@ -199,3 +206,31 @@ def test_bad_stall_options_are_refused(paths, service, named):
     )
     assert any(e.startswith(named) for e in errors), errors
     assert json.dumps(errors)  # plain data
+
+
+def test_preflight_refuses_a_stall_that_cannot_reach_redis(paths, clock, fake_systemctl):
+    """A wrong password file (or a port that is not Redis') fails before anything is
+    touched: found at a window's edge, its heal would fail too and block the host."""
+    config = _stall(paths)
+    fake = FakeRedis(fake_systemctl)
+    fake.password_ok = False
+    result = make_runner(config, fake_systemctl, clock, redis=fake).run()
+    assert result["failed"] and "cannot reach Redis" in result["msg"], result["msg"]
+    assert [c.command for c in fake.calls] == [("PING",)]
+    assert not [c for c in fake_systemctl.calls if c[1] != "show"]
+    assert not os.path.exists(config.state_path)
+
+
+def test_a_leftover_heal_does_not_change_this_loops_access(paths, clock, fake_systemctl):
+    fake = FakeRedis(fake_systemctl)
+    os.makedirs(os.path.dirname(paths["lock_path"]))
+    config = _stall(paths)
+    StateFile(config.state_path).save(
+        "old", 9, ["redis.service"], 1.0, {"redis.service": "stall"},
+        access={"redis.service": {"port": 6380, "auth_file": "/old/redis.password"}},
+    )  # fmt: skip
+    result = make_runner(config, fake_systemctl, clock, redis=fake).run()
+    assert not result["failed"], result["msg"]
+    assert fake.calls[0] == RedisCall(6380, "/old/redis.password", ("CLIENT", "UNPAUSE"))
+    later = {(c.port, c.auth_file) for c in fake.calls[2:]}
+    assert later == {(6379, AUTH)}  # this loop's windows: this loop's options

@@ -173,7 +173,7 @@ def test_failed_stop_ends_the_loop_and_heals(paths, clock, fake_systemctl):
     fake_systemctl.fail[("stop", "redis.service")] = 1
     result = make_runner(make_config(paths), fake_systemctl, clock).run()
     assert result["failed"]
-    assert "systemctl stop redis.service failed" in result["msg"]
+    assert "the stop edge of redis.service's stop fault failed" in result["msg"]
     assert result["summary"]["end_reason"] == "error"
     last = result["timeline"][-1]
     assert (last["service"], last["edge"], last["cause"]) == ("redis.service", "start", "heal")

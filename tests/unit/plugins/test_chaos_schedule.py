@@ -264,7 +264,7 @@ def test_a_failed_start_keeps_the_outage_open_until_the_heal(paths, clock):
     fake = FakeSystemctl(clock, units=(A, B), took=1.0)
     fake.fail[("start", A)] = 1
     result, fake, _ = run(config(paths), clock, fake)
-    assert result["failed"] and "systemctl start a.service failed" in result["msg"]
+    assert result["failed"] and "the start edge of a.service's stop fault failed" in result["msg"]
     a = [e for e in result["timeline"] if e["service"] == A]
     assert [(e["edge"], e["cause"], e["outcome"]) for e in a] == [
         ("stop", "plan", "ok"),

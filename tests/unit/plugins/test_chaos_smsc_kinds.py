@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
+import time
 
 import pytest
 from ansible.module_utils.chaos_runner import (
     CONTROL_WAIT_S,
+    STOP_EDGE_WAIT_S,
     ControlCall,
     StateFile,
     control_request,
@@ -106,7 +109,8 @@ def test_each_window_sets_its_mode_and_its_end_sets_normal(paths, clock, fake_sy
 def test_fault_commands_of_an_smsc_kind():
     mode = {"name": "slow", "delay_s": 3.0}
     stop = fault_commands(SYSTEMCTL, "slow", "stop", "smsc.service", control=CTL, mode=mode)
-    assert stop == [(ControlCall(CTL, {"op": "set", "mode": mode}), True)]
+    # a unit restarting right before the window (a stop window's end, Restart=) gets a moment
+    assert stop == [(ControlCall(CTL, {"op": "set", "mode": mode}, STOP_EDGE_WAIT_S), True)]
     start = fault_commands(SYSTEMCTL, "slow", "start", "smsc.service", control=CTL)
     assert start == [
         (ControlCall(CTL, {"op": "set", "mode": NORMAL}), False),
@@ -266,5 +270,27 @@ def test_control_request_waits_for_a_socket_that_is_not_there_yet(tmp_path):
     rc, _out, err = control_request(call, sleep=slept.append)
     assert rc == 1 and "No such file" in err and slept == []
     call = ControlCall(str(tmp_path / "nope.sock"), {"op": "get"}, wait_s=0.5)
+    start = time.monotonic()
     rc, _out, err = control_request(call)
     assert rc == 1 and "No such file" in err
+    assert time.monotonic() - start >= 0.5  # it kept trying for wait_s
+
+
+def test_control_request_gets_a_socket_that_appears_while_it_waits(tmp_path):
+    path = tmp_path / "late.sock"
+
+    def serve_later():
+        time.sleep(0.4)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+            srv.bind(str(path))
+            srv.listen(1)
+            conn, _ = srv.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b'{"ok": true, "mode": {"name": "normal"}}\n')
+
+    server = threading.Thread(target=serve_later)
+    server.start()
+    rc, out, err = control_request(ControlCall(str(path), {"op": "get"}, wait_s=5.0))
+    server.join(5)
+    assert (rc, err) == (0, "") and json.loads(out)["mode"] == NORMAL

@@ -151,7 +151,7 @@ def test_the_smsc_kinds_go_to_the_smsc_only():
     assert errors == []
     assert run["chaos_kinds"] == {"stop": 1.0}
     assert run["chaos_smsc_kinds"] == {"stop": 1.0, "throttle": 1.0, "drop_resp": 1.0}
-    assert run["chaos_params"] == {
+    assert run["chaos_params_by_service"] == {
         "nazbench-smsc.service": {
             "throttle": {"name": "throttle", "fraction": 0.5},
             "drop_resp": {"name": "drop_resp", "fraction": 1.0},
@@ -164,7 +164,10 @@ def test_the_smsc_kinds_go_to_the_smsc_only():
     # without chaos_smsc_kinds the SMSC takes chaos_kinds, as before
     plain, _, errors = plan(run_id="s-1", chaos_kinds="stop,pause")
     assert errors == [] and plain["chaos_smsc_kinds"] == plain["chaos_kinds"]
-    assert plain["chaos_params"] == {"nazbench-smsc.service": {}, "redis-server.service": {}}
+    assert plain["chaos_params_by_service"] == {
+        "nazbench-smsc.service": {},
+        "redis-server.service": {},
+    }
     assert plain["chaos_redis_kinds"] == plain["chaos_kinds"]
     # Redis' own kinds: stall is Redis' only
     stall, windows, errors = plan(run_id="s-1", chaos_redis_kinds="stall,loss")
@@ -179,7 +182,7 @@ def test_the_smsc_kinds_go_to_the_smsc_only():
         run_id="s-1", chaos_kinds="stop,loss", chaos_params={"loss": {"fraction": 0.2}}
     )
     assert errors == []
-    assert loss["chaos_params"] == {
+    assert loss["chaos_params_by_service"] == {
         "nazbench-smsc.service": {"loss": {"fraction": 0.2}},
         "redis-server.service": {"loss": {"fraction": 0.2}},
     }
@@ -194,6 +197,9 @@ def test_the_smsc_kinds_go_to_the_smsc_only():
         ({"chaos_smsc_kinds": "stall"}, "chaos_smsc_kinds"),
         ({"chaos_redis_kinds": "drop_resp"}, "chaos_redis_kinds"),
         ({"chaos_redis_kinds": "quake"}, "chaos_redis_kinds"),
+        # chaos_kinds is checked even when both services have their own
+        ({"chaos_kinds": "quake", "chaos_smsc_kinds": "stop", "chaos_redis_kinds": "stop"},
+         "chaos_kinds"),
         ({"chaos_redis_kinds": "loss", "chaos_params": {"loss": {"fraction": 1}}},
          "chaos_params.loss"),
         ({"chaos_smsc_kinds": "throttle", "chaos_params": {"throttle": {"fraction": 2}}},
@@ -225,7 +231,7 @@ def test_the_nemesis_smsc_profile_plans_every_kind_of_each_peer_twice():
         assert all(drawn.count(k) >= 2 for k in kinds), (unit, drawn)
         # every window ends inside the loop, so each fault is undone by the plan itself
         assert all(w["end_s"] <= run["chaos_duration_s"] for w in windows[unit])
-    smsc = run["chaos_params"]["nazbench-smsc.service"]
+    smsc = run["chaos_params_by_service"]["nazbench-smsc.service"]
     assert smsc["throttle"] == {"name": "throttle", "fraction": 0.5}
     assert smsc["slow"] == {"name": "slow", "delay_s": 10.0}
-    assert run["chaos_params"]["redis-server.service"] == {"loss": {"fraction": 0.2}}
+    assert run["chaos_params_by_service"]["redis-server.service"] == {"loss": {"fraction": 0.2}}

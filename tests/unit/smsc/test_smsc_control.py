@@ -23,7 +23,9 @@ import smpplib.exceptions
 from nazbench.smsc import pdu
 from nazbench.smsc.cli import config_from_args, make_parser
 from nazbench.smsc.control import MAX_REQUEST, request
+from nazbench.smsc.control import answer as control_answer
 from nazbench.smsc.modes import MODES
+from nazbench.smsc.modes import NORMAL as NORMAL_MODE
 from nazbench.smsc.server import SmscConfig
 
 from .conftest import PASSWORD, SYSTEM_ID, make_smsc, read_ledger, run
@@ -562,3 +564,18 @@ def test_a_failed_start_leaves_no_control_socket(config: SmscConfig) -> None:
         with pytest.raises(OSError, match="address already in use"):
             run(smsc.start())
     assert not config.control_socket.exists()
+
+
+def test_a_set_while_the_smsc_stops_is_refused() -> None:
+    """A control connection accepted before the stop must not put a mode back after it."""
+
+    class Stopping:
+        mode = NORMAL_MODE
+        stopping = True
+
+        def set_mode(self, mode):  # pragma: no cover - must not be called
+            raise AssertionError(f"set_mode({mode}) during a stop")
+
+    reply = control_answer(Stopping(), b'{"op": "set", "mode": {"name": "silent"}}')
+    assert reply == {"ok": False, "error": "the SMSC is stopping; its mode stays normal"}
+    assert control_answer(Stopping(), b'{"op": "get"}') == NORMAL
