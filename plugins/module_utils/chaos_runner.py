@@ -1085,6 +1085,34 @@ class ControlCall:
     wait_s: float = 0.0
 
 
+# What a peer that is not (yet) there raises: no socket file, nothing listening.
+_NOT_THERE = (FileNotFoundError, ConnectionRefusedError)
+
+
+def _retrying(wait_s: float, attempt, sleep):
+    """``attempt()``, tried again every 0.2 s for up to ``wait_s`` while the peer is not
+    there (a unit just started); the last error is raised."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return attempt()
+        except _NOT_THERE:
+            if time.monotonic() >= deadline:
+                raise
+            sleep(0.2)
+
+
+def _read_until(sock, end: bytes, size: int) -> bytes:
+    """What ``sock`` sends up to ``end`` (or its close, or CONTROL_MAX_ANSWER octets)."""
+    data = b""
+    while not data.endswith(end) and len(data) < CONTROL_MAX_ANSWER:
+        chunk = sock.recv(size)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def set_mode(path: str, mode: dict, wait_s: float = 0.0) -> ControlCall:
     return ControlCall(path, {"op": "set", "mode": mode}, wait_s)
 
@@ -1093,27 +1121,21 @@ def control_request(call: ControlCall, timeout_s: float = 5.0, sleep=time.sleep)
     """Send ``call.request`` to the control socket: (0, answer line, "") when the SMSC
     answered ok, (1, answer, its error) when it refused, (1, "", why) when it could not
     be reached."""
-    deadline = time.monotonic() + call.wait_s
     line = (json.dumps(call.request) + "\n").encode()
-    while True:
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(timeout_s)
-                sock.connect(call.path)
-                sock.sendall(line)
-                answer = b""
-                while not answer.endswith(b"\n") and len(answer) < CONTROL_MAX_ANSWER:
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        break
-                    answer += chunk
-            break
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            if time.monotonic() >= deadline:
-                return 1, "", f"control socket {call.path}: {exc.strerror or exc}"
-            sleep(0.2)
-        except OSError as exc:
-            return 1, "", f"control socket {call.path}: {exc}"
+
+    def exchange() -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_s)
+            sock.connect(call.path)
+            sock.sendall(line)
+            return _read_until(sock, b"\n", 4096)
+
+    try:
+        answer = _retrying(call.wait_s, exchange, sleep)
+    except _NOT_THERE as exc:
+        return 1, "", f"control socket {call.path}: {exc.strerror or exc}"
+    except OSError as exc:
+        return 1, "", f"control socket {call.path}: {exc}"
     try:
         reply = json.loads(answer)
     except ValueError:
@@ -1145,13 +1167,8 @@ def _resp(*args) -> bytes:
 
 
 def _reply_line(sock) -> bytes:
-    line = b""
-    while not line.endswith(b"\r\n") and len(line) < CONTROL_MAX_ANSWER:
-        chunk = sock.recv(1)
-        if not chunk:
-            break
-        line += chunk
-    return line.rstrip(b"\r\n")
+    # one octet at a time: the AUTH reply must not swallow the command's
+    return _read_until(sock, b"\r\n", 1).rstrip(b"\r\n")
 
 
 class _RedisRefused(Exception):
@@ -1172,7 +1189,6 @@ def _redis_exchange(call: RedisCall, password, timeout_s: float) -> bytes:
 def redis_request(call: RedisCall, timeout_s: float = 5.0, sleep=time.sleep):
     """Send ``call.command`` (AUTH first, with a password file): (0, reply, "") on a
     simple-string reply, (1, "", why) otherwise. The password never appears in it."""
-    deadline = time.monotonic() + call.wait_s
     where = f"redis 127.0.0.1:{call.port}"
     password = None
     if call.auth_file:
@@ -1182,14 +1198,7 @@ def redis_request(call: RedisCall, timeout_s: float = 5.0, sleep=time.sleep):
         except OSError as exc:
             return 1, "", f"{where}: cannot read auth_file {call.auth_file}: {exc.strerror}"
     try:
-        while True:
-            try:
-                reply = _redis_exchange(call, password, timeout_s)
-                break
-            except ConnectionRefusedError:
-                if time.monotonic() >= deadline:
-                    raise
-                sleep(0.2)
+        reply = _retrying(call.wait_s, lambda: _redis_exchange(call, password, timeout_s), sleep)
     except _RedisRefused as exc:
         return 1, "", f"{where}: {exc}"
     except OSError as exc:
