@@ -327,15 +327,25 @@ def test_sigkill_twice_and_a_postgres_restart_lose_and_duplicate_nothing(
     writer.start()
     procs.append(start_shipper(argv, stderr))
     try:
-        time.sleep(0.8)
+        # each kill comes after the shipper has committed rows (and so a position) of its
+        # own: a fixed sleep let a slow CI start be killed before its first commit, and
+        # the restart then had nothing to resume from
+        wait_for(lambda: row_count(postgres_db) > 0, 20, "the first commit")
+        time.sleep(0.2)
         procs[-1].send_signal(signal.SIGKILL)
         procs[-1].wait(5)
         procs.append(start_shipper(argv, stderr))
-        time.sleep(0.8)
+        wait_for(lambda: stderr.read_text().count("resuming ") >= 1, 20, "a resume")
+        time.sleep(0.3)
+        before = row_count(postgres_db)
         cluster.stop("fast")  # the database goes away under a running shipper
         time.sleep(0.7)
         cluster.start()
-        time.sleep(0.8)
+        wait_for(
+            lambda: row_count(postgres_db) > before or row_count(postgres_db) >= total,
+            20,
+            "a commit after the restart",
+        )
         procs[-1].send_signal(signal.SIGKILL)
         procs[-1].wait(5)
         procs.append(start_shipper(argv, stderr))
