@@ -51,6 +51,9 @@ ACTIONS = ("stop", "kill")
 # end; their parameters (services[].params) are parsed by the SMSC's own mode parser.
 # loss drops each packet between the peers and the port, either way, with probability
 # services[].params.loss.fraction.
+# latency adds services[].params.latency.delay_ms to the round trip between the peers and
+# the port: the lab's delay daemon on an NFQUEUE of its own (what the peers send waits),
+# or tc netem where the kernel has it (what the service sends them waits).
 # stall is Redis' CLIENT PAUSE WRITE (every queue operation waits; reads, PING and the
 # UNPAUSE go through: under ALL the UNPAUSE itself would wait) for the window, sent to
 # 127.0.0.1:services[].port with the password in services[].auth_file; its end is CLIENT
@@ -59,14 +62,17 @@ ACTIONS = ("stop", "kill")
 SMSC_KINDS = FAULT_MODES
 REDIS_KINDS = ("stall",)
 KINDS = (
-    "stop", "kill", "pause", "blackhole", "reset", "half_open", "loss", *SMSC_KINDS,
-    *REDIS_KINDS,
+    "stop", "kill", "pause", "blackhole", "reset", "half_open", "loss", "latency",
+    *SMSC_KINDS, *REDIS_KINDS,
 )  # fmt: skip
-NETWORK_KINDS = ("blackhole", "reset", "half_open", "loss")
+NETWORK_KINDS = ("blackhole", "reset", "half_open", "loss", "latency")
 STALL_SLACK_MS = 30_000
 # The parameters of the kinds other than the SMSC's (whose are its modes'), in the same
 # grammar (smsc_modes.parse_parameters): parameter -> (default, low exclusive, high).
-KIND_PARAMETERS = {"loss": {"fraction": (0.1, 0.0, 0.99)}}
+KIND_PARAMETERS = {
+    "loss": {"fraction": (0.1, 0.0, 0.99)},
+    "latency": {"delay_ms": (1000.0, 0.0, 60000.0)},
+}
 # loss draws per packet from this many (nft numgen): fractions to 1/10000
 LOSS_SCALE = 10_000
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -463,8 +463,11 @@ class ChaosRunner:
         check_poll_s: float = CHECK_POLL_S,
         control=None,
         redis=None,
+        latency=None,
     ):
         self.config = config
+        # unit -> Latency: how this host adds a latency window's delay (latency_method)
+        self.latency = dict(latency or {})
         self.run_command = run_command
         self.systemctl = systemctl
         self.nft = nft
@@ -834,6 +837,7 @@ class ChaosRunner:
             mode=mode,
             auth_file=access.get("auth_file"),
             window_ms=window_ms,
+            latency=self.latency.get(unit),
         )
         mode_after = None
         for argv, required in commands:
@@ -870,6 +874,8 @@ class ChaosRunner:
         }
         if kind in NETWORK_KINDS:
             record["params"] = {"port": port, "peers": list(self.config.peers), **(mode or {})}
+            if kind == "latency" and unit in self.latency:
+                record["params"]["method"] = self.latency[unit].method
         elif kind in SMSC_KINDS:
             # the mode the window set (None for a leftover of a loop with other options), and
             # the mode the SMSC answered with after this edge (the fault's, or normal)
@@ -1242,14 +1248,152 @@ def _smsc_commands(systemctl, kind, edge, unit, *, control, mode):
     ]
 
 
-def _network_commands(systemctl, kind, edge, unit, nft, port, peers, params):  # noqa: PLR0917
+# The root qdisc a latency window puts on an interface with tc netem ("NB"); its heal
+# removes a root qdisc with this handle from every interface, and nothing else.
+NETEM_HANDLE = "4e42"
+# Linux's default priomap (pfifo_fast, prio): every TOS to the bands 0-2 as before; the
+# fourth band, reached only through the filters, holds the netem.
+_PRIOMAP = ("1", "2", "2", "2", "1", "2", "0", "0", "1", "1", "1", "1", "1", "1", "1", "1")
+# How long a latency window's daemon may take to bind its queue before the rule goes in.
+LATENCY_BIND_WAIT_S = 10
+# Where a latency window notes that it created iptables' mangle table (its heal deletes
+# the table again only then, and only empty).
+LATENCY_MARKS = "/run/nazbench-chaos"
+
+_WAIT_BOUND = """\
+i=0
+while [ "$i" -lt $(($2 * 10)) ]; do
+  awk -v q="$1" '$1 == q { found = 1 } END { exit !found }' \\
+    /proc/net/netfilter/nfnetlink_queue 2>/dev/null && exit 0
+  sleep 0.1; i=$((i + 1))
+done
+echo "NFQUEUE $1: no delay daemon bound it within $2 s" >&2; exit 1
+"""
+# The lab's way: what the peers send to the port goes to the daemon's queue, from a chain
+# of its own in iptables' mangle table (before the filter table, where the lab's WAN delay
+# queues it again: the delays add up; an NFQUEUE verdict leaves its whole chain). nft has
+# no queue expression on kernels without nft_queue (the lab's); iptables' target works.
+_QUEUE_RULES = """\
+chain=$1; queue=$2; port=$3; marks=$4; shift 4
+mkdir -p "$marks" || exit 1
+nft list table ip mangle >/dev/null 2>&1 || : > "$marks/$chain.created-mangle" || exit 1
+iptables -w -t mangle -N "$chain" || exit 1
+for peer in "$@"; do
+  iptables -w -t mangle -A "$chain" -s "$peer" -p tcp --dport "$port" \\
+    -j NFQUEUE --queue-num "$queue" --queue-bypass || exit 1
+done
+iptables -w -t mangle -I INPUT 1 -j "$chain"
+"""
+# Heal of a latency window, whichever way it was put in place (a leftover's healer may
+# not know): the queue rules first (so nothing waits on a queue nobody serves), then the
+# daemon's transient unit stopped and gone, then any netem root of ours.
+_LATENCY_HEAL = """\
+unit=$1; systemctl=$2; handle=$3; chain=$4; marks=$5
+if command -v iptables >/dev/null 2>&1 && nft list table ip mangle >/dev/null 2>&1; then
+  while iptables -w -t mangle -D INPUT -j "$chain" 2>/dev/null; do :; done
+  iptables -w -t mangle -F "$chain" 2>/dev/null
+  iptables -w -t mangle -X "$chain" 2>/dev/null
+  if iptables -w -t mangle -S "$chain" >/dev/null 2>&1; then
+    echo "iptables chain $chain is still there" >&2; exit 1
+  fi
+  if [ -e "$marks/$chain.created-mangle" ] && \\
+     [ -z "$(iptables -w -t mangle -S | grep -v '^-P ')" ]; then
+    nft delete table ip mangle || exit 1
+  fi
+fi
+rm -f "$marks/$chain.created-mangle"
+"$systemctl" stop "$unit" 2>/dev/null
+"$systemctl" reset-failed "$unit" 2>/dev/null
+if "$systemctl" is-active --quiet "$unit"; then echo "$unit is still active" >&2; exit 1; fi
+command -v tc >/dev/null 2>&1 || exit 0
+for dev in $(ls /sys/class/net); do
+  if tc qdisc show dev "$dev" root | grep -q "^qdisc prio $handle: root"; then
+    tc qdisc del dev "$dev" root || exit 1
+  fi
+done
+"""
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How this host adds a latency window's delay: ``method`` "nfqueue" (the lab's delay
+    daemon ``daemon`` run by ``systemd_run`` on its own ``queue``) or "netem" (tc on the
+    interfaces ``devices`` that reach the peers: (peer, interface) pairs)."""
+
+    method: str
+    daemon: str | None = None
+    queue: int | None = None
+    systemd_run: str = "systemd-run"
+    python: str = "/usr/bin/python3"
+    tc: str = "tc"
+    devices: tuple = ()
+
+
+def latency_unit(unit: str) -> str:
+    """The transient unit of a latency window's delay daemon: one per faulted unit."""
+    return nft_table(unit).replace("nazbench_chaos_", "nazbench-chaos-latency-") + ".service"
+
+
+def latency_chain(unit: str) -> str:
+    """The iptables chain (mangle table) of a latency window's queue rules."""
+    return ("NBLAT_" + nft_table(unit).removeprefix("nazbench_chaos_"))[:28]
+
+
+def _latency_heal(systemctl: str, unit: str):
+    return ["/bin/sh", "-c", _LATENCY_HEAL, "sh", latency_unit(unit), systemctl,
+            NETEM_HANDLE, latency_chain(unit), LATENCY_MARKS]  # fmt: skip
+
+
+def _netem_commands(latency: Latency, port: int, delay_ms: float) -> list:
+    tc, handle, out = latency.tc, NETEM_HANDLE, []
+    for dev in dict.fromkeys(dev for _peer, dev in latency.devices):
+        out += [
+            [tc, "qdisc", "add", "dev", dev, "root", "handle", f"{handle}:", "prio",
+             "bands", "4", "priomap", *_PRIOMAP],
+            [tc, "qdisc", "add", "dev", dev, "parent", f"{handle}:4", "netem",
+             "delay", f"{delay_ms:g}ms"],
+        ]  # fmt: skip
+    for peer, dev in latency.devices:
+        family, match, bits = ("ipv6", "ip6", 128) if ":" in peer else ("ip", "ip", 32)
+        out.append(
+            [tc, "filter", "add", "dev", dev, "parent", f"{handle}:", "protocol", family,
+             "prio", "1", "u32", "match", match, "dst", f"{peer}/{bits}", "match", match,
+             "sport", str(port), "0xffff", "flowid", f"{handle}:4"]
+        )  # fmt: skip
+    return [(argv, True) for argv in out]
+
+
+def _latency_stop(unit, port, peers, params, latency: Latency | None):
+    if latency is None:
+        raise ChaosError(f"{unit}: no way to add latency known on this host")
+    delay_ms = float((params or {})["delay_ms"])
+    if latency.method == "netem":
+        return _netem_commands(latency, port, delay_ms)
+    daemon = [
+        latency.systemd_run, f"--unit={latency_unit(unit)}", "--collect", "--quiet",
+        "--description=nazbench chaos: latency on " + unit,
+        latency.python, latency.daemon, "--queue", str(latency.queue),
+        "--delay-ms", f"{delay_ms:g}",
+    ]  # fmt: skip
+    wait = ["/bin/sh", "-c", _WAIT_BOUND, "sh", str(latency.queue), str(LATENCY_BIND_WAIT_S)]
+    rules = ["/bin/sh", "-c", _QUEUE_RULES, "sh", latency_chain(unit), str(latency.queue),
+             str(port), LATENCY_MARKS, *peers]  # fmt: skip
+    return [(daemon, True), (wait, True), (rules, True)]
+
+
+def _network_commands(systemctl, kind, edge, unit, nft, port, peers, params, latency=None):  # noqa: PLR0917
+    table = nft_table(unit)
+    drop_table = ([nft, f"add table inet {table}; delete table inet {table}"], True)
+    if edge == "stop" and kind == "latency":
+        # a leftover of an earlier window (its heal failed half-way) is cleared first
+        return [(_latency_heal(systemctl, unit), True),
+                *_latency_stop(unit, port, peers, params, latency)]  # fmt: skip
     if edge == "stop":
         return [([nft, nft_rules(kind, unit, port, peers, params)], True)]
-    table = nft_table(unit)
-    return [
-        ([nft, f"add table inet {table}; delete table inet {table}"], True),
-        ([systemctl, "start", unit], True),
-    ]
+    out = [drop_table]
+    if kind == "latency":
+        out.append((_latency_heal(systemctl, unit), True))
+    return [*out, ([systemctl, "start", unit], True)]
 
 
 def fault_commands(
@@ -1265,6 +1409,7 @@ def fault_commands(
     mode=None,
     auth_file=None,
     window_ms=None,
+    latency: Latency | None = None,
 ) -> list[tuple[list | ControlCall | RedisCall, bool]]:
     """The commands of one edge of a fault ``kind``, each with whether it must succeed.
     A start (the end of the window, a heal) always runs ``systemctl start``, which
@@ -1275,7 +1420,9 @@ def fault_commands(
     need not succeed), starts the unit, and sets normal again, which must succeed
     (waiting for the socket of a unit that was just started; a fresh SMSC is normal).
     stall is CLIENT PAUSE for ``window_ms`` and a margin; its start CLIENT UNPAUSE, as an
-    SMSC kind's (UNPAUSE on a Redis that is not paused is a no-op)."""
+    SMSC kind's (UNPAUSE on a Redis that is not paused is a no-op). latency puts its
+    delay in place the ``latency`` way (after clearing any of its own left over); its
+    start removes it whichever way it was put in place, then starts the unit."""
     if kind in SMSC_KINDS:
         return _smsc_commands(systemctl, kind, edge, unit, control=control, mode=mode)
     if kind in REDIS_KINDS:
@@ -1283,7 +1430,7 @@ def fault_commands(
             systemctl, kind, edge, unit, port=port, auth_file=auth_file, window_ms=window_ms
         )
     if kind in NETWORK_KINDS:
-        return _network_commands(systemctl, kind, edge, unit, nft, port, peers, mode)
+        return _network_commands(systemctl, kind, edge, unit, nft, port, peers, mode, latency)
     stop = {
         "stop": [([systemctl, "stop", unit], True)],
         # SIGKILL is the crash; the stop then cancels any Restart= so it stays down.
@@ -1303,3 +1450,74 @@ def fault_commands(
         sigcont = [systemctl, "kill", "--signal=SIGCONT", unit]
         return [(sigcont, False), *start, (sigcont, True)]
     return start
+
+
+# The queue of the first service's latency daemon; the next ones follow (the lab's WAN
+# delay serves 154).
+LATENCY_QUEUE_BASE = 4200
+
+
+def _netem_works(run_command, ip, tc, pid):
+    """(True, "") when tc can add a netem qdisc, tried in a network namespace of its own
+    (nothing of this host's is touched); else (False, why)."""
+    ns = f"nazbench-netem-probe-{pid}"
+    rc, _out, err = run_command([ip, "netns", "add", ns])
+    if rc != 0:
+        return False, f"ip netns add failed: {(err or '').strip()[:200]}"
+    try:
+        rc, _out, err = run_command([tc, "-n", ns, "qdisc", "add", "dev", "lo", "root",
+                                     "netem", "delay", "1ms"])  # fmt: skip
+    finally:
+        run_command([ip, "netns", "delete", ns])
+    if rc != 0:
+        return False, f"tc netem failed: {(err or '').strip()[:200]}"
+    return True, ""
+
+
+def _route_device(run_command, ip, peer):
+    rc, out, err = run_command([ip, "-o", "route", "get", peer])
+    words = (out or "").split()
+    if rc != 0 or "dev" not in words[:-1]:
+        raise ChaosError(f"latency: no route from this host to peer {peer}: "
+                         f"{(err or out or '').strip()[:200]}")  # fmt: skip
+    return words[words.index("dev") + 1]
+
+
+def latency_method(config, run_command, *, daemon=None, which=None, exists=os.path.exists,
+                   pid=None):  # fmt: skip
+    """unit -> Latency for every service with the latency kind, or ChaosError saying why
+    this host cannot add latency. The lab's delay daemon (``daemon``, a path on this host)
+    when given; else tc netem, if a scratch network namespace shows the kernel has it."""
+    units = [s.unit for s in config.services if dict(s.kinds).get("latency")]
+    if not units:
+        return {}
+    which = which or (lambda name: None)
+    if daemon:
+        if any(":" in peer for peer in config.peers):
+            raise ChaosError("latency: the lab's delay daemon queues IPv4 peers only")
+        python, systemd_run = which("python3"), which("systemd-run")
+        needed = ((f"latency_daemon {daemon}", exists(daemon)), ("python3", python),
+                  ("systemd-run", systemd_run), ("iptables", which("iptables")))  # fmt: skip
+        if not all(ok for _what, ok in needed):
+            missing = [what for what, ok in needed if not ok]
+            raise ChaosError(f"latency: the delay daemon needs {', '.join(missing)} on "
+                             "this host")  # fmt: skip
+        return {
+            unit: Latency("nfqueue", daemon=daemon, queue=LATENCY_QUEUE_BASE + i,
+                          systemd_run=systemd_run, python=python)
+            for i, unit in enumerate(units)
+        }  # fmt: skip
+    ip, tc = which("ip"), which("tc")
+    if ip is None or tc is None:
+        raise ChaosError("latency: no latency_daemon (the lab's delay daemon) was given and "
+                         "this host has no tc and ip (iproute2) for netem")  # fmt: skip
+    ok, why = _netem_works(run_command, ip, tc, os.getpid() if pid is None else pid)
+    if not ok:
+        raise ChaosError("latency: no latency_daemon (the lab's delay daemon) was given and "
+                         f"this kernel cannot add netem ({why})")  # fmt: skip
+    if len(units) > 1:
+        raise ChaosError(f"latency: with tc netem one service per host ({', '.join(units)} "
+                         "share the interfaces' root qdisc); give the others other "
+                         "kinds")  # fmt: skip
+    devices = tuple((peer, _route_device(run_command, ip, peer)) for peer in config.peers)
+    return {units[0]: Latency("netem", tc=tc, devices=devices)}

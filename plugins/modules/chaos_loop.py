@@ -95,6 +95,22 @@ options:
             C(numgen random)). The window's end deletes the table, then runs
             C(systemctl start). They need O(services[].port), O(peers) and C(nft) on the
             host.
+          - V(latency) adds C(delay_ms) (O(services[].params), default 1000) to the
+            round trip between O(peers) and O(services[].port) for the window, the unit
+            and every other packet untouched. With O(latency_daemon) (the lab) a transient
+            unit C(nazbench-chaos-latency-<unit>) runs that delay daemon on an NFQUEUE of
+            its own, and an iptables chain C(NBLAT_<unit>) in the mangle table queues what
+            the peers send to the port (before the filter table, so the lab's WAN delay
+            still applies; with C(--queue-bypass), so nothing is dropped while no daemon
+            serves the queue). Without it, C(tc netem) on the interfaces that reach the
+            peers delays what the service sends them (a C(prio) root qdisc, handle
+            C(4e42:), with filters on the peers and the port), if a scratch network
+            namespace shows the kernel has netem; one service per host then. With neither
+            it is refused before anything is done, naming why. The window's end removes
+            the chain (and the mangle table if the window created it and it is empty),
+            stops the daemon's unit and removes a root qdisc C(4e42:) from every
+            interface, whichever way the delay was put in place (so a heal without
+            O(latency_daemon) undoes it too), then runs C(systemctl start).
           - V(throttle), V(slow), V(silent), V(drop_resp) and V(unbind) are modes of the
             nazbench mock SMSC, set through its local control socket
             O(services[].control) for the window (the unit and the network are not
@@ -125,7 +141,8 @@ options:
       port:
         description:
           - The service's TCP port, which the network kinds (V(blackhole), V(reset),
-            V(half_open), V(loss)) match and V(stall) sends to. Required with them.
+            V(half_open), V(loss), V(latency)) match and V(stall) sends to. Required with
+            them.
         type: int
       auth_file:
         description:
@@ -142,7 +159,8 @@ options:
         description:
           - Parameters of the kinds that take any, a dict of kind to a dict of parameter
             to value (see the examples). V(loss) takes C(fraction) (0 < f <= 0.99,
-            default 0.1), V(throttle) and V(drop_resp) take C(fraction) (0 < f <= 1,
+            default 0.1), V(latency) C(delay_ms) (0 < d <= 60000, default 1000),
+            V(throttle) and V(drop_resp) take C(fraction) (0 < f <= 1,
             default 1), V(slow) takes C(delay_s) (0 < d <= 60, default 5); the others take
             none. Parsed by the mock SMSC's own parser (its modes' grammar); a kind that is
             not among O(services[].kinds), an unknown parameter or a value out of range is
@@ -156,6 +174,12 @@ options:
         and multicast addresses are refused.
     type: list
     elements: str
+  latency_daemon:
+    description:
+      - Absolute path, on the host, of the lab's delay daemon (C(wan_delay.py) of the
+        lab_wan role), with which V(latency) windows add their delay. Without it they use
+        C(tc netem). Unused without V(latency).
+    type: path
   action:
     description:
       - How a unit is taken down at the start of a stop window, for services without
@@ -515,9 +539,11 @@ still_stopped:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.chaos_plan import SERVICE_DEFAULTS, validate_params  # noqa: E402
 from ansible.module_utils.chaos_runner import (  # noqa: E402
+    ChaosError,
     ChaosRunner,
     SignalTrap,
     check_mode_result,
+    latency_method,
 )
 
 ARGUMENT_SPEC = {
@@ -538,6 +564,7 @@ ARGUMENT_SPEC = {
         },
     },
     "peers": {"type": "list", "elements": "str"},
+    "latency_daemon": {"type": "path"},
     "action": {"type": "str", "choices": ["stop", "kill"], "default": "stop"},
     "duration": {"type": "raw"},
     "stop_when": {"type": "str"},
@@ -584,8 +611,19 @@ def main():
     def run_command(argv):
         return module.run_command(argv, expand_user_and_vars=False)
 
+    try:  # how latency windows add their delay here, or why they cannot
+        latency = latency_method(
+            config, run_command, daemon=module.params["latency_daemon"],
+            which=module.get_bin_path,
+        )  # fmt: skip
+    except ChaosError as exc:
+        module.fail_json(msg=f"services: {exc}")
+
     with SignalTrap() as trap:
-        runner = ChaosRunner(config, run_command, systemctl=systemctl, nft=nft, stop_requested=trap)
+        runner = ChaosRunner(
+            config, run_command, systemctl=systemctl, nft=nft, stop_requested=trap,
+            latency=latency,
+        )  # fmt: skip
         result = runner.run()
     for warning in result.pop("warnings_seen", []):
         module.warn(warning)

@@ -388,6 +388,25 @@ print(t0, time.time(), round(1 - ok / 200, 3))
 """
 
 
+# latency: connects from the naz host, one after another, each timed (a connect is one
+# round trip: the SYN out, the SYN-ACK back)
+CONNECT_TIMES = """
+import socket, statistics, time
+t0, times = time.time(), []
+for _ in range(8):
+    t = time.monotonic()
+    socket.create_connection(("%s", 2775), timeout=10).close()
+    times.append((time.monotonic() - t) * 1000)
+print(t0, time.time(), round(statistics.median(times)))
+"""
+
+
+def _probe_connect_ms() -> tuple[float, float, str]:
+    start, end, median = on("sfo1", "/opt/nazbench/venv/bin/python", "-c",
+                            CONNECT_TIMES % SMSC_IP).stdout.split()  # fmt: skip
+    return float(start), float(end), median
+
+
 def _probe_smpp() -> tuple[float, float, str]:
     out = json.loads(on("sfo1", *SMPP_PROBE).stdout)
     return out["t0"], out["t1"], out["seen"]
@@ -524,6 +543,24 @@ def test_loss_drops_about_its_fraction_of_connects(finished_run):
     assert float(_probe_loss()[2]) <= 0.05  # (almost) every connect goes through again
 
 
+def test_latency_adds_its_delay_to_the_labs_round_trip_and_leaves_nothing_behind(finished_run):
+    before = _state()
+    base = float(_probe_connect_ms()[2])
+    edges, during = _one_window(
+        finished_run["cell"], "latency", _probe_connect_ms,
+        "-e", json.dumps({"params": {"latency": {"delay_ms": 600}}}), "-e", "window_s=16",
+    )  # fmt: skip
+    assert edges[0]["params"]["method"] == "nfqueue"  # the lab's delay daemon
+    assert edges[0]["params"]["delay_ms"] == 600
+    # the lab's 154 ms WAN still applies under it: the two delays add up
+    assert 140 <= base <= 260, base
+    assert base + 550 <= float(during) <= base + 800, (base, during)
+    assert _state() == before  # no chain, no mangle table of ours, no queue rule
+    assert on("ams1", "systemctl", "list-units", "--all", "--no-legend",
+              "nazbench-chaos-latency-*").stdout.strip() == ""  # fmt: skip
+    assert float(_probe_connect_ms()[2]) <= base + 100
+
+
 STATE_FILE = "/var/lib/nazbench/chaos_loop.state.json"
 
 
@@ -532,6 +569,7 @@ STATE_FILE = "/var/lib/nazbench/chaos_loop.state.json"
     [
         ("blackhole", [], lambda st: "nazbench_chaos_nazbench_smsc" in st[0]),
         ("silent", [], lambda st: st[1] == {"name": "silent"}),
+        ("latency", [], lambda st: "NBLAT_nazbench_smsc" in st[0]),
         ("stall", ["-e", "unit=redis-server.service", "-e", "port=6379"],
          lambda st: st[2] == "ping only"),
     ],
@@ -546,10 +584,16 @@ def test_a_loop_killed_mid_fault_is_healed_by_heal_only(finished_run, kind, extr
                         "-e", f"peer={NAZ_IP}", "-e", "window_s=60", *extra,
                         background=out)  # fmt: skip
         deadline = time.monotonic() + 60
-        while '"edge": "stop"' not in on("ams1", "cat", timeline, check=False).stdout:
+        while (
+            '"edge": "stop"' not in on("ams1", "cat", timeline, check=False).stdout
+            or on("ams1", "test", "-s", STATE_FILE, check=False).returncode != 0
+        ):
             assert time.monotonic() < deadline, "the fault never began"
             time.sleep(0.2)
-        on("ams1", "pkill", "-KILL", "-f", "AnsiballZ_chaos_loop")
+        # the loop's own PID, from its state file (a pipelined module's process is a
+        # bare python3: no AnsiballZ file name to match)
+        pid = json.loads(on("ams1", "cat", STATE_FILE).stdout)["pid"]
+        on("ams1", "kill", "-KILL", str(pid))
         assert proc.wait(timeout=120) != 0  # the module died: no heal of its own
     during = _state()
     assert faulted(during), during  # the fault outlived the loop

@@ -109,6 +109,7 @@ KIND_HATCH = {
     "reset": "\\\\",
     "half_open": "--",
     "loss": "//..",
+    "latency": "-..",
     "stall": "\\\\..",  # Redis' CLIENT PAUSE
     # the mock SMSC's modes (the unit runs, the port accepts)
     "throttle": "++",

@@ -235,3 +235,14 @@ def test_the_nemesis_smsc_profile_plans_every_kind_of_each_peer_twice():
     assert smsc["throttle"] == {"name": "throttle", "fraction": 0.5}
     assert smsc["slow"] == {"name": "slow", "delay_s": 10.0}
     assert run["chaos_params_by_service"]["redis-server.service"] == {"loss": {"fraction": 0.2}}
+
+
+def test_the_nemesis_latency_profile_plans_latency_windows_for_both_peers():
+    profile = yaml.safe_load((ROOT / "playbooks/profiles/nemesis-latency.yml").read_text())
+    run, windows, errors = plan(run_id="nem-lat", **profile)
+    assert errors == [], errors
+    for unit in ("nazbench-smsc.service", "redis-server.service"):
+        drawn = [w["kind"] for w in windows[unit] if w["state"] == "stop"]
+        assert len(drawn) >= 4 and set(drawn) == {"latency"}, (unit, drawn)
+        assert all(w["end_s"] <= run["chaos_duration_s"] for w in windows[unit])
+        assert run["chaos_params_by_service"][unit] == {"latency": {"delay_ms": 2000.0}}

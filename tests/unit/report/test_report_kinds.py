@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ansible.module_utils.chaos_plan import KINDS
+
 from nazbench.report import plots, render
 from nazbench.report.data import load
 from nazbench.report.summary import build_summary
@@ -90,3 +92,5 @@ def test_the_plots_hatch_each_kind_and_name_it_in_the_legend(tmp_path: Path) -> 
     assert {"SMSC pause", "SMSC down", "Redis down"} <= set(labels), labels
     assert len(set(plots.KIND_HATCH.values())) == len(plots.KIND_HATCH)  # one pattern each
     assert set(FAULT_MODES) <= set(plots.KIND_HATCH)  # the SMSC kinds too
+    # and every kind the chaos loop knows but the seed's stop
+    assert set(KINDS) - {"stop"} == set(plots.KIND_HATCH)
