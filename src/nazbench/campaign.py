@@ -335,8 +335,9 @@ class Scheduler:
                 error = f"exit status {rc}" if rc else None
             if rc == 0:
                 self.state.set(run.run_id, "done", cell=cell, error=None)
-                with self.lock:
-                    self.durations.append(self.clock() - t0)
+                if not attach:  # an attach takes only a run's rest: no measure of a run
+                    with self.lock:
+                        self.durations.append(self.clock() - t0)
             else:
                 self.state.set(run.run_id, "failed", cell=cell, error=error)
             self.report(f"{actual}: {'done' if rc == 0 else 'FAILED (' + error + ')'}; "

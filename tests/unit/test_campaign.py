@@ -158,9 +158,11 @@ def test_a_run_left_running_is_attached_to_on_its_own_cell(tmp_path) -> None:
     state = State(tmp_path / "state.json", expand(c))
     state.set("ver-A-0.8.1-s1", "running", cell="cell1", attempt=1, run_id="ver-A-0.8.1-s1")
     cells = FakeCells()
-    assert Scheduler(c, state, cells, report=lambda _l: None).run() == []
+    scheduler = Scheduler(c, state, cells, report=lambda _l: None)
+    assert scheduler.run() == []
     assert ("ver-A-0.8.1-s1", "cell1", True) in cells.calls
     assert len(cells.calls) == 2  # and B started once, somewhere
+    assert len(scheduler.durations) == 1  # the time left is estimated from whole runs only
 
 
 def test_a_run_left_running_on_a_cell_no_longer_listed_is_failed_not_lost(tmp_path) -> None:
